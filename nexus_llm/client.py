@@ -1,0 +1,278 @@
+"""`Client` and `AsyncClient`: thin I/O shells that drive the one `CallPipeline`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from types import TracebackType
+
+import httpx
+
+from .config import Settings
+from .errors import ProviderConnectionError, ProviderError, ProviderTimeoutError
+from .pipeline import CallPipeline, CallPlan, Outcome, Send, Sleep
+from .tags import resolve_tags
+from .types import ChatRequest, HttpReply, Message, Response
+
+
+def build_chat_request(
+    prompt: str | None,
+    *,
+    messages: Sequence[Message | tuple[str, str]] | None,
+    system: str | None,
+    model: str | None,
+    temperature: float | None,
+    max_tokens: int | None,
+    json_mode: bool,
+) -> ChatRequest:
+    """Validate the caller's arguments into a `ChatRequest` (ValueError names the argument)."""
+    if (prompt is None) == (messages is None):
+        raise ValueError("pass exactly one of prompt= or messages=")
+    if prompt is not None:
+        turns: tuple[Message, ...] = (Message("user", prompt),)
+    else:
+        turns = tuple(_message(m) for m in messages or ())
+        if not turns:
+            raise ValueError("messages= must hold at least one message")
+    if temperature is not None and not 0.0 <= temperature <= 2.0:
+        raise ValueError(f"temperature={temperature!r} is invalid: expected 0.0 to 2.0")
+    if max_tokens is not None and max_tokens <= 0:
+        raise ValueError(f"max_tokens={max_tokens!r} is invalid: expected a whole number > 0")
+    return ChatRequest(
+        messages=turns,
+        system=system,
+        model=model,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        json_mode=json_mode,
+    )
+
+
+def _message(item: Message | tuple[str, str]) -> Message:
+    if isinstance(item, Message):
+        return item
+    role, text = item
+    if role not in ("user", "assistant"):
+        raise ValueError(f"message role {role!r} is invalid: expected 'user' or 'assistant'")
+    return Message(role, text)  # type: ignore[arg-type]
+
+
+def _transport_error(exc: httpx.HTTPError, provider: str) -> ProviderError:
+    # httpx messages name the failure, not the request; still, keep to the class name and
+    # errno text so no header or URL can slip into a log line.
+    detail = f"{type(exc).__name__}: {exc}"[:200]
+    if isinstance(exc, httpx.TimeoutException):
+        return ProviderTimeoutError(f"no answer in time ({detail})", provider=provider)
+    return ProviderConnectionError(f"connection failed ({detail})", provider=provider)
+
+
+class _ClientBase:
+    def __init__(self, settings: Settings | None, pipeline: CallPipeline | None) -> None:
+        self.settings = settings or (pipeline.settings if pipeline else Settings.from_env())
+        self.pipeline = pipeline or CallPipeline(self.settings)
+
+    def _plan(
+        self,
+        prompt: str | None,
+        *,
+        purpose: str | None,
+        team: str | None,
+        project: str | None,
+        provider: str | None,
+        messages: Sequence[Message | tuple[str, str]] | None,
+        system: str | None,
+        model: str | None,
+        temperature: float | None,
+        max_tokens: int | None,
+        json_mode: bool,
+    ) -> CallPlan:
+        request = build_chat_request(
+            prompt,
+            messages=messages,
+            system=system,
+            model=model,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            json_mode=json_mode,
+        )
+        # Tags resolve here, in the caller's context, before any await or thread hop.
+        tags = resolve_tags(self.settings, team=team, project=project, purpose=purpose)
+        return self.pipeline.run(request, tags, provider=provider)
+
+
+class Client(_ClientBase):
+    """The synchronous LLM client. Thread-safe; one instance per process is enough.
+
+    Args:
+        settings: defaults to `Settings.from_env()`.
+        transport: an httpx transport, e.g. `httpx.MockTransport` in tests.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        pipeline: CallPipeline | None = None,
+    ) -> None:
+        super().__init__(settings, pipeline)
+        self._http = httpx.Client(transport=transport, timeout=self.settings.timeout_s)
+
+    def generate(
+        self,
+        prompt: str | None = None,
+        *,
+        purpose: str | None = None,
+        team: str | None = None,
+        project: str | None = None,
+        provider: str | None = None,
+        messages: Sequence[Message | tuple[str, str]] | None = None,
+        system: str | None = None,
+        model: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        json_mode: bool = False,
+    ) -> Response:
+        """Ask the first available provider; record the call; return its `Response`."""
+        plan = self._plan(
+            prompt,
+            purpose=purpose,
+            team=team,
+            project=project,
+            provider=provider,
+            messages=messages,
+            system=system,
+            model=model,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            json_mode=json_mode,
+        )
+        outcome: Outcome = None
+        try:
+            while True:
+                effect = plan.send(outcome)
+                if isinstance(effect, Send):
+                    outcome = self._send(effect)
+                else:
+                    time.sleep(effect.seconds)
+                    outcome = None
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    def _send(self, effect: Send) -> HttpReply | ProviderError:
+        req = effect.request
+        try:
+            reply = self._http.request(
+                req.method,
+                req.url,
+                headers=req.headers,
+                content=req.body,
+                timeout=effect.timeout_s,
+            )
+        except httpx.HTTPError as exc:
+            return _transport_error(exc, effect.provider)
+        return HttpReply(reply.status_code, reply.headers, reply.content)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class AsyncClient(_ClientBase):
+    """The asyncio LLM client: the same pipeline as `Client`, awaited."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        pipeline: CallPipeline | None = None,
+        max_connections: int = 100,
+    ) -> None:
+        super().__init__(settings, pipeline)
+        limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
+        self._http = httpx.AsyncClient(
+            transport=transport, timeout=self.settings.timeout_s, limits=limits
+        )
+
+    async def generate(
+        self,
+        prompt: str | None = None,
+        *,
+        purpose: str | None = None,
+        team: str | None = None,
+        project: str | None = None,
+        provider: str | None = None,
+        messages: Sequence[Message | tuple[str, str]] | None = None,
+        system: str | None = None,
+        model: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        json_mode: bool = False,
+    ) -> Response:
+        """Ask the first available provider; record the call; return its `Response`."""
+        plan = self._plan(
+            prompt,
+            purpose=purpose,
+            team=team,
+            project=project,
+            provider=provider,
+            messages=messages,
+            system=system,
+            model=model,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            json_mode=json_mode,
+        )
+        outcome: Outcome = None
+        try:
+            while True:
+                effect = plan.send(outcome)
+                if isinstance(effect, Send):
+                    outcome = await self._send(effect)
+                elif isinstance(effect, Sleep):
+                    await asyncio.sleep(effect.seconds)
+                    outcome = None
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    async def _send(self, effect: Send) -> HttpReply | ProviderError:
+        req = effect.request
+        try:
+            reply = await self._http.request(
+                req.method,
+                req.url,
+                headers=req.headers,
+                content=req.body,
+                timeout=effect.timeout_s,
+            )
+        except httpx.HTTPError as exc:
+            return _transport_error(exc, effect.provider)
+        return HttpReply(reply.status_code, reply.headers, reply.content)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

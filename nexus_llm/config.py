@@ -1,0 +1,313 @@
+"""Settings from the environment, validated once, with one clear line per mistake.
+
+The seed's variable names are the interface. Every parser here raises `ConfigError` naming the
+variable, the value and what is allowed; the CLI turns that into exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Final, TypeVar
+
+from .errors import ConfigError
+
+PROVIDER_NAMES: Final = ("gemini", "openai", "anthropic", "glm")
+NOTIFY_CHANNELS: Final = ("slack", "teams")
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """A value that must never be printed: its repr and str are masked."""
+
+    _value: str = field(repr=False)
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSettings:
+    """Where and how to reach one provider."""
+
+    name: str
+    api_key: Secret | None
+    base_url: str
+    model: str
+    timeout_s: float
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.api_key)
+
+
+# Each provider's variables: key names (first set wins), base URL, model, and their defaults.
+@dataclass(frozen=True, slots=True)
+class _ProviderVars:
+    keys: tuple[str, ...]
+    base_url: str
+    model: str
+    default_base_url: str
+    default_model: str
+
+
+_DEFAULT_LEDGER = Path("logs/llm_cost_ledger.jsonl")
+_DEFAULT_AUDIT = Path("logs/llm_audit.jsonl")
+
+_PROVIDER_VARS: Final[Mapping[str, _ProviderVars]] = {
+    "gemini": _ProviderVars(
+        ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+        "GEMINI_BASE_URL",
+        "GEMINI_MODEL",
+        "https://generativelanguage.googleapis.com",
+        "gemini-2.5-flash",
+    ),
+    "openai": _ProviderVars(
+        ("OPENAI_API_KEY",),
+        "OPENAI_BASE_URL",
+        "OPENAI_MODEL",
+        "https://api.openai.com/v1",
+        "gpt-4o-mini",
+    ),
+    "anthropic": _ProviderVars(
+        ("ANTHROPIC_API_KEY",),
+        "ANTHROPIC_BASE_URL",
+        "ANTHROPIC_MODEL",
+        "https://api.anthropic.com",
+        "claude-haiku-4-5",
+    ),
+    "glm": _ProviderVars(
+        ("GLM_API_KEY", "ZHIPUAI_API_KEY"),
+        "GLM_BASE_URL",
+        "GLM_MODEL",
+        "https://open.bigmodel.cn/api/paas/v4",
+        "glm-4-flash",
+    ),
+}
+
+
+def provider_key_variables() -> list[str]:
+    """The variable names that configure a provider's key, for help messages."""
+    return [keys.keys[0] for keys in _PROVIDER_VARS.values()]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything Nexus reads from the environment. Build with `Settings.from_env()`."""
+
+    env: str = "default"
+    cost_ledger_path: Path = _DEFAULT_LEDGER
+    audit_log_path: Path = _DEFAULT_AUDIT
+    slack_webhook_url: Secret | None = None
+    teams_webhook_url: Secret | None = None
+    notify_prefer: str = "slack"
+    default_team: str = "default"
+    default_project: str = "nexus"
+    anomaly_window_min: int = 15
+    anomaly_cost_usd_rate_threshold: float = 2.0  # USD per hour, measured over the window
+    anomaly_429_burst_threshold: int = 20
+    anomaly_breaker_open_min: float = 5.0
+    provider_order: tuple[str, ...] = PROVIDER_NAMES
+    providers: Mapping[str, ProviderSettings] = field(default_factory=dict)
+    timeout_s: float = 30.0
+    log_prompts: bool = False
+    prices_path: Path | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate every setting; raises `ConfigError` on the first bad value."""
+        src = os.environ if environ is None else environ
+        timeout_s = _parse(src, "LLM_TIMEOUT_S", 30.0, _positive_float, "a number of seconds > 0")
+        providers = {name: _provider_settings(src, name, timeout_s) for name in PROVIDER_NAMES}
+        return cls(
+            env=_parse(
+                src, "NEXUS_ENV", "default", _label, "a short name such as local|staging|prod"
+            ),
+            cost_ledger_path=_parse(
+                src, "LLM_COST_LEDGER_PATH", _DEFAULT_LEDGER, _path, "a file path"
+            ),
+            audit_log_path=_parse(src, "LLM_AUDIT_LOG_PATH", _DEFAULT_AUDIT, _path, "a file path"),
+            slack_webhook_url=_webhook(src, "SLACK_WEBHOOK_URL"),
+            teams_webhook_url=_webhook(src, "TEAMS_WEBHOOK_URL"),
+            notify_prefer=_parse(
+                src, "NOTIFY_PREFER", "slack", _choice(NOTIFY_CHANNELS), "slack|teams"
+            ),
+            default_team=_parse(src, "LLM_DEFAULT_TEAM", "default", _label, _LABEL_RULE),
+            default_project=_parse(src, "LLM_DEFAULT_PROJECT", "nexus", _label, _LABEL_RULE),
+            anomaly_window_min=_parse(
+                src, "ANOMALY_WINDOW_MIN", 15, _positive_int, "a whole number of minutes > 0"
+            ),
+            anomaly_cost_usd_rate_threshold=_parse(
+                src,
+                "ANOMALY_COST_USD_RATE_THRESHOLD",
+                2.0,
+                _non_negative_float,
+                "a cost rate in USD per hour >= 0",
+            ),
+            anomaly_429_burst_threshold=_parse(
+                src,
+                "ANOMALY_429_BURST_THRESHOLD",
+                20,
+                _positive_int,
+                "a whole number of responses > 0",
+            ),
+            anomaly_breaker_open_min=_parse(
+                src, "ANOMALY_BREAKER_OPEN_MIN", 5.0, _positive_float, "a number of minutes > 0"
+            ),
+            provider_order=_parse(
+                src,
+                "LLM_PROVIDER_ORDER",
+                PROVIDER_NAMES,
+                _provider_order,
+                "a comma-separated list of distinct providers from " + ", ".join(PROVIDER_NAMES),
+            ),
+            providers=providers,
+            timeout_s=timeout_s,
+            log_prompts=_parse(src, "LLM_LOG_PROMPTS", False, _bool, "true|false|1|0|yes|no"),
+            prices_path=_parse(src, "LLM_PRICES_PATH", None, _path, "a path to a JSON price table"),
+        )
+
+    def configured_providers(self) -> list[ProviderSettings]:
+        """Providers in `provider_order` that have a key, in that order."""
+        return [self.providers[n] for n in self.provider_order if self.providers[n].configured]
+
+    def with_provider(self, name: str, **changes: object) -> Settings:
+        """A copy with one provider's settings changed (used to point at the emulator)."""
+        updated = dict(self.providers)
+        updated[name] = replace(self.providers[name], **changes)  # type: ignore[arg-type]
+        return replace(self, providers=updated)
+
+    def replace(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+_T = TypeVar("_T")
+_LABEL_RULE = "1-64 characters of letters, digits, '.', '_', '-' or '/'"
+
+
+def _parse(
+    src: Mapping[str, str], name: str, default: _T, convert: Callable[[str], _T], allowed: str
+) -> _T:
+    raw = src.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return convert(raw.strip())
+    except ValueError:
+        raise ConfigError(name, raw, allowed) from None
+
+
+def _provider_settings(src: Mapping[str, str], name: str, timeout_s: float) -> ProviderSettings:
+    names = _PROVIDER_VARS[name]
+    key = next((src[k].strip() for k in names.keys if src.get(k, "").strip()), None)
+    return ProviderSettings(
+        name=name,
+        api_key=Secret(key) if key else None,
+        base_url=_parse(
+            src, names.base_url, names.default_base_url, _http_url, "an http(s):// URL"
+        ),
+        model=_parse(
+            src,
+            names.model,
+            names.default_model,
+            _model_id,
+            "a model id such as " + names.default_model,
+        ),
+        timeout_s=timeout_s,
+    )
+
+
+def _webhook(src: Mapping[str, str], name: str) -> Secret | None:
+    raw = src.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.startswith("https://") and not raw.startswith("http://"):
+        # The value is a secret: name the problem without echoing it.
+        raise ConfigError(name, "<redacted>", "an https:// webhook URL")
+    return Secret(raw)
+
+
+def label_is_valid(value: str) -> bool:
+    """Whether a tag value (team, project, purpose) is acceptable as a metric label."""
+    return 0 < len(value) <= 64 and all(c.isalnum() or c in "._-/" for c in value)
+
+
+def _label(raw: str) -> str:
+    if not label_is_valid(raw):
+        raise ValueError(raw)
+    return raw
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[str], str]:
+    def convert(raw: str) -> str:
+        value = raw.lower()
+        if value not in options:
+            raise ValueError(raw)
+        return value
+
+    return convert
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError(raw)
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0 or value == float("inf"):
+        raise ValueError(raw)
+    return value
+
+
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(raw)
+    return value
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
+def _path(raw: str) -> Path:
+    if "\x00" in raw:
+        raise ValueError(raw)
+    return Path(raw).expanduser()
+
+
+def _http_url(raw: str) -> str:
+    if not raw.startswith(("http://", "https://")) or len(raw) < 10 or " " in raw:
+        raise ValueError(raw)
+    return raw.rstrip("/")
+
+
+def _model_id(raw: str) -> str:
+    if not all(c.isalnum() or c in "._-:/@" for c in raw) or len(raw) > 128:
+        raise ValueError(raw)
+    return raw
+
+
+def _provider_order(raw: str) -> tuple[str, ...]:
+    names = tuple(part.strip().lower() for part in raw.split(","))
+    if not names or any(n not in PROVIDER_NAMES for n in names) or len(set(names)) != len(names):
+        raise ValueError(raw)
+    return names

@@ -1,0 +1,55 @@
+"""Simple read-side queries over the audit log and the ledger, for checks and fixtures."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+
+from .audit import iso_ts
+from .jsonl import ReadStats, read_records
+
+
+class JsonlView:
+    """A fresh read of a JSONL file (and its rotations) each time a query runs.
+
+    Reading on every query keeps the view honest: it shows what another process wrote a moment
+    ago. `last_stats` tells how many lines the last read skipped as corrupt or partial.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.last_stats = ReadStats()
+
+    def records(self) -> list[dict[str, object]]:
+        records, self.last_stats = read_records([self.path])
+        return records
+
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    def where(self, **fields: object) -> list[dict[str, object]]:
+        """Records whose fields equal every given value (e.g. `team="ops", project="finops"`)."""
+        return [r for r in self.records() if all(r.get(k) == v for k, v in fields.items())]
+
+    def events(self, name: str) -> list[dict[str, object]]:
+        return self.where(event=name)
+
+    def for_request(self, request_id: str) -> list[dict[str, object]]:
+        return self.where(request_id=request_id)
+
+    def since(self, moment: datetime | str) -> list[dict[str, object]]:
+        """Records at or after a moment (timestamps are UTC ISO-8601, so strings compare)."""
+        floor = moment if isinstance(moment, str) else iso_ts(moment)
+        return [r for r in self.records() if str(r.get("ts", "")) >= floor]
+
+    def count(self) -> int:
+        return len(self.records())
+
+    def __len__(self) -> int:
+        return self.count()
+
+
+def first(records: Iterable[dict[str, object]]) -> dict[str, object] | None:
+    return next(iter(records), None)

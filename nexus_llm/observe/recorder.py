@@ -1,0 +1,158 @@
+"""Writes what a call left behind: audit events and ledger lines (metrics join here later).
+
+A failure to write (disk full, permissions) is logged and counted but never fails the caller's
+LLM call: the answer already exists and the user paid for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+
+from ..config import Settings
+from ..errors import ProviderError
+from ..tags import ResolvedTags
+from ..types import ChatRequest, ProviderReply, Usage
+from .audit import AuditLog, Clock, utc_now
+from .ledger import CostLedger, LedgerEntry
+from .pricing import Price
+
+log = logging.getLogger("nexus_llm")
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """Who asked for what, fixed for the whole call across attempts and providers."""
+
+    request_id: str
+    tags: ResolvedTags
+    prompt_sha256: str
+    prompt_chars: int
+    prompt: str | None  # only when the user opted in to prompt logging
+
+    @classmethod
+    def create(
+        cls, request_id: str, request: ChatRequest, tags: ResolvedTags, *, log_prompts: bool
+    ) -> CallContext:
+        text = request.prompt_text()
+        return cls(
+            request_id=request_id,
+            tags=tags,
+            prompt_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest()[:16],
+            prompt_chars=len(text),
+            prompt=text if log_prompts else None,
+        )
+
+    def fields(self, provider: str, model: str) -> dict[str, object]:
+        out: dict[str, object] = {
+            "request_id": self.request_id,
+            "provider": provider,
+            "model": model,
+            "purpose": self.tags.purpose,
+            "team": self.tags.team,
+            "project": self.tags.project,
+            "prompt_sha256": self.prompt_sha256,
+            "prompt_chars": self.prompt_chars,
+        }
+        if self.prompt is not None:
+            out["prompt"] = self.prompt
+        return out
+
+
+class Recorder:
+    def __init__(self, settings: Settings, *, clock: Clock = utc_now) -> None:
+        self.audit = AuditLog(settings.audit_log_path, env=settings.env, clock=clock)
+        self.ledger = CostLedger(settings.cost_ledger_path, env=settings.env, clock=clock)
+        self.write_errors = 0
+
+    def success(
+        self,
+        ctx: CallContext,
+        *,
+        provider: str,
+        model: str,
+        reply: ProviderReply,
+        usage: Usage,
+        approx_tokens: bool,
+        price: Price,
+        latency_ms: float,
+        attempt: int,
+    ) -> None:
+        event = ctx.fields(provider, model)
+        event.update(
+            response_model=reply.model,
+            response_id=reply.response_id,
+            finish_reason=reply.finish_reason,
+            status=200,
+            attempt=attempt,
+            latency_ms=round(latency_ms, 3),
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cached_tokens=usage.cached_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+            approx_tokens=approx_tokens,
+            cost_usd=price.cost_usd,
+        )
+        self._write_event("llm_success", event)
+        entry = LedgerEntry(
+            request_id=ctx.request_id,
+            provider=provider,
+            model=model,
+            team=ctx.tags.team,
+            project=ctx.tags.project,
+            purpose=ctx.tags.purpose,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cached_tokens=usage.cached_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+            actual_cost_usd=price.cost_usd,
+            approx_tokens=approx_tokens,
+            price_version=price.price_version,
+            priced=price.priced,
+        )
+        try:
+            self.ledger.append(entry)
+        except OSError as exc:
+            self._write_failed(self.ledger.path, exc)
+
+    def failure(
+        self,
+        ctx: CallContext,
+        *,
+        provider: str,
+        model: str,
+        error: ProviderError,
+        latency_ms: float,
+        attempt: int,
+    ) -> None:
+        event = ctx.fields(provider, model)
+        event.update(
+            status=error.status,
+            error_type=error.error_type,
+            provider_code=error.provider_code,
+            retryable=error.retryable,
+            retry_after_s=error.retry_after_s,
+            message=error.message[:500],
+            attempt=attempt,
+            latency_ms=round(latency_ms, 3),
+        )
+        self._write_event("llm_error", event)
+
+    def fallback(
+        self, ctx: CallContext, *, from_provider: str, to_provider: str, reason: str
+    ) -> None:
+        event = ctx.fields(from_provider, "")
+        del event["model"]
+        event.update(from_provider=from_provider, to_provider=to_provider, reason=reason)
+        self._write_event("llm_fallback", event)
+
+    def _write_event(self, name: str, fields: dict[str, object]) -> None:
+        try:
+            self.audit.emit(name, **fields)
+        except OSError as exc:
+            self._write_failed(self.audit.path, exc)
+
+    def _write_failed(self, path: object, exc: OSError) -> None:
+        self.write_errors += 1
+        log.error("nexus_llm could not write %s: %s", path, exc.strerror or exc)

@@ -1,0 +1,1 @@
+"""The checklist's checks as plain functions: the CLI prints them, rehearsal tests assert them."""

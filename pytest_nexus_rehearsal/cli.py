@@ -1,0 +1,165 @@
+"""The `nexus` command. Exit codes: 0 OK, 1 the check is NG, 2 bad input or config,
+3 a dependency failed. User mistakes get one line on stderr, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from nexus_llm.errors import ConfigError
+
+EXIT_OK, EXIT_NG, EXIT_USAGE, EXIT_DEPENDENCY = 0, 1, 2, 3
+
+
+class UsageError(Exception):
+    """Bad input that is not a single setting: the message is the whole story."""
+
+
+def _label_arg(name: str) -> Callable[[str], str]:
+    from nexus_llm.config import label_is_valid
+
+    def convert(raw: str) -> str:
+        if not label_is_valid(raw):
+            raise argparse.ArgumentTypeError(
+                f"{raw!r} is invalid for --{name}: expected 1-64 characters of letters, digits, "
+                "'.', '_', '-' or '/'"
+            )
+        return raw
+
+    return convert
+
+
+def _port(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{raw!r} is invalid for --port: expected 0-65535")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nexus", description="Rehearse the LLM operations loop (Nexus)."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    smoke = sub.add_parser(
+        "smoke",
+        help="check 1: one call, then look for its audit and ledger lines",
+        description="Make one LLM call and check that it left an llm_success audit line and a "
+        "ledger line with a cost (or approx_tokens=true).",
+    )
+    smoke.add_argument("--prompt", required=True, help="the prompt to send")
+    smoke.add_argument("--purpose", required=True, type=_label_arg("purpose"))
+    smoke.add_argument("--team", type=_label_arg("team"), help="default: LLM_DEFAULT_TEAM")
+    smoke.add_argument("--project", type=_label_arg("project"), help="default: LLM_DEFAULT_PROJECT")
+    smoke.add_argument("--provider", help="call only this provider")
+    smoke.add_argument(
+        "--env",
+        default=None,
+        help="'local' runs against the built-in emulator; another name loads that profile "
+        "(default: NEXUS_ENV, else the process environment as it is)",
+    )
+    smoke.set_defaults(handler=_cmd_smoke)
+
+    emulator = sub.add_parser(
+        "emulator", help="run the provider emulator on 127.0.0.1 until Ctrl-C"
+    )
+    emulator.add_argument("--port", type=_port, default=8765, help="default: 8765 (0: any free)")
+    emulator.add_argument(
+        "--host", default="127.0.0.1", help="a loopback address (default 127.0.0.1)"
+    )
+    emulator.add_argument("--gemini-key", default="emulator-gemini-key")
+    emulator.set_defaults(handler=_cmd_emulator)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)  # exits 2 with argparse's one-line error on bad flags
+    try:
+        return int(args.handler(args))
+    except ConfigError as exc:
+        print(f"nexus {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except UsageError as exc:
+        print(f"nexus {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"nexus {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _cmd_smoke(args: argparse.Namespace) -> int:
+    import os
+
+    from nexus_llm import Client
+    from nexus_llm.providers import supported_providers
+
+    from .checks.smoke import run_smoke
+    from .environments import open_environment
+
+    env_name = args.env or os.environ.get("NEXUS_ENV") or None
+    with open_environment(env_name or "default") as env:
+        settings = env.settings
+        if args.provider is not None and args.provider not in settings.providers:
+            raise ConfigError(
+                "--provider", args.provider, "one of " + ", ".join(settings.providers)
+            )
+        usable = [
+            p.name
+            for p in settings.configured_providers()
+            if p.name in supported_providers() and args.provider in (None, p.name)
+        ]
+        if not usable:
+            wanted = [args.provider] if args.provider else supported_providers()
+            raise UsageError(
+                "no LLM provider is configured"
+                + (f" for --provider {args.provider}" if args.provider else "")
+                + f": set {' or '.join(_key_hint(w) for w in wanted)} (this version calls "
+                f"{', '.join(supported_providers())}), or run with --env local to use the "
+                "built-in emulator"
+            )
+        with Client(settings) as client:
+            result = run_smoke(
+                client,
+                prompt=args.prompt,
+                purpose=args.purpose,
+                team=args.team,
+                project=args.project,
+                provider=args.provider,
+            )
+        print(result.render(header=f"nexus smoke — env {env.describe()}"))
+        return EXIT_OK if result.ok else EXIT_NG
+
+
+def _key_hint(name: str) -> str:
+    return {
+        "gemini": "GEMINI_API_KEY",
+        "openai": "OPENAI_API_KEY",
+        "anthropic": "ANTHROPIC_API_KEY",
+        "glm": "GLM_API_KEY",
+    }.get(name, name)
+
+
+def _cmd_emulator(args: argparse.Namespace) -> int:
+    from nexus_llm.emulator import serve
+
+    try:
+        serve(args.host, args.port, gemini_key=args.gemini_key)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        print(
+            f"nexus emulator: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return EXIT_DEPENDENCY
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m pytest_nexus_rehearsal.cli`
+    sys.exit(main())

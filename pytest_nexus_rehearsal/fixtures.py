@@ -1,0 +1,94 @@
+"""The plugin's fixtures: a public testing surface for rehearsal checks.
+
+Nothing starts until a test asks: the emulator and the log directory come up the first time a
+test requests `nexus_env` (or a fixture built on it), once per session — once per worker under
+xdist — and go down at the end of the session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+from .options import resolve_env_name
+
+if TYPE_CHECKING:
+    from nexus_llm import Client
+    from nexus_llm.emulator import Emulator
+    from nexus_llm.observe.query import JsonlView
+
+    from .environments import NexusEnvironment
+
+EVIDENCE_KEY = "nexus_evidence"
+
+
+@pytest.fixture(scope="session")
+def nexus_env(
+    pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[NexusEnvironment]:
+    """The environment under rehearsal (`--nexus-env`): settings, and the emulator when local."""
+    from .environments import LOCAL, open_environment
+
+    name, _source = resolve_env_name(pytestconfig)
+    log_dir = tmp_path_factory.mktemp("nexus-logs") if name == LOCAL else None
+    with open_environment(name, log_dir=log_dir, root=pytestconfig.rootpath) as env:
+        yield env
+
+
+@pytest.fixture(scope="session")
+def llm_client(nexus_env: NexusEnvironment) -> Iterator[Client]:
+    """A live `nexus_llm.Client` for the environment, writing to its audit log and ledger."""
+    from nexus_llm import Client
+
+    with Client(nexus_env.settings) as client:
+        yield client
+
+
+@pytest.fixture
+def audit_log(nexus_env: NexusEnvironment) -> JsonlView:
+    """The audit log as a reader: `.events(name)`, `.since(ts)`, `.where(**fields)`."""
+    from nexus_llm.observe.query import JsonlView
+
+    return JsonlView(nexus_env.settings.audit_log_path)
+
+
+@pytest.fixture
+def cost_ledger(nexus_env: NexusEnvironment) -> JsonlView:
+    """The cost ledger as a reader: `.where(team=..., project=...)`, `.for_request(id)`."""
+    from nexus_llm.observe.query import JsonlView
+
+    return JsonlView(nexus_env.settings.cost_ledger_path)
+
+
+@pytest.fixture
+def nexus_emulator(nexus_env: NexusEnvironment) -> Iterator[Emulator]:
+    """The provider emulator of the `local` environment; faults are cleared after each test."""
+    if nexus_env.emulator is None:
+        pytest.skip(f"needs the local emulator; --nexus-env is {nexus_env.name!r}")
+    yield nexus_env.emulator
+    nexus_env.emulator.clear_faults()
+
+
+class ScorecardRow:
+    """Records a check's evidence for its scorecard row (carried to the controller by xdist)."""
+
+    def __init__(self, node: pytest.Item) -> None:
+        self._node = node
+
+    def record(self, *, measured: str, evidence: str, threshold: str = "", hint: str = "") -> None:
+        self._node.user_properties.append(
+            (
+                EVIDENCE_KEY,
+                {"measured": measured, "threshold": threshold, "evidence": evidence, "hint": hint},
+            )
+        )
+
+
+@pytest.fixture
+def scorecard_row(request: pytest.FixtureRequest) -> ScorecardRow:
+    """Record measured value, threshold and evidence; a passing check without them is
+    INCONCLUSIVE on the scorecard."""
+    assert isinstance(request.node, pytest.Item)
+    return ScorecardRow(request.node)
