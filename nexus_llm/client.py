@@ -10,7 +10,12 @@ from types import TracebackType
 import httpx
 
 from .config import Settings
-from .errors import ProviderConnectionError, ProviderError, ProviderTimeoutError
+from .errors import (
+    BadRequestError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeoutError,
+)
 from .pipeline import CallPipeline, CallPlan, Outcome, Send, Sleep
 from .tags import resolve_tags
 from .types import ChatRequest, HttpReply, Message, Response
@@ -58,10 +63,12 @@ def _message(item: Message | tuple[str, str]) -> Message:
     return Message(role, text)  # type: ignore[arg-type]
 
 
-def _transport_error(exc: httpx.HTTPError, provider: str) -> ProviderError:
+def _transport_error(exc: httpx.HTTPError | httpx.InvalidURL, provider: str) -> ProviderError:
     # httpx messages name the failure, not the request; still, keep to the class name and
     # errno text so no header or URL can slip into a log line.
     detail = f"{type(exc).__name__}: {exc}"[:200]
+    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
+        return BadRequestError(f"the provider URL is unusable ({detail})", provider=provider)
     if isinstance(exc, httpx.TimeoutException):
         return ProviderTimeoutError(f"no answer in time ({detail})", provider=provider)
     return ProviderConnectionError(f"connection failed ({detail})", provider=provider)
@@ -170,7 +177,7 @@ class Client(_ClientBase):
                 content=req.body,
                 timeout=effect.timeout_s,
             )
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             return _transport_error(exc, effect.provider)
         return HttpReply(reply.status_code, reply.headers, reply.content)
 
@@ -259,7 +266,7 @@ class AsyncClient(_ClientBase):
                 content=req.body,
                 timeout=effect.timeout_s,
             )
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             return _transport_error(exc, effect.provider)
         return HttpReply(reply.status_code, reply.headers, reply.content)
 

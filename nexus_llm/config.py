@@ -12,17 +12,30 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final, TypeVar
 
+import httpx
+
 from .errors import ConfigError
 
 PROVIDER_NAMES: Final = ("gemini", "openai", "anthropic", "glm")
 NOTIFY_CHANNELS: Final = ("slack", "teams")
 
 
-@dataclass(frozen=True, slots=True)
 class Secret:
-    """A value that must never be printed: its repr and str are masked."""
+    """A value that must never be printed: its repr and str are masked.
 
-    _value: str = field(repr=False)
+    Deliberately not a dataclass, so `dataclasses.asdict(settings)` cannot look inside.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
 
     def reveal(self) -> str:
         return self._value
@@ -231,15 +244,21 @@ def _webhook(src: Mapping[str, str], name: str) -> Secret | None:
     raw = src.get(name, "").strip()
     if not raw:
         return None
-    if not raw.startswith("https://") and not raw.startswith("http://"):
-        # The value is a secret: name the problem without echoing it.
-        raise ConfigError(name, "<redacted>", "an https:// webhook URL")
+    # The value is a secret: name the problem without echoing it.
+    allowed = "an https:// webhook URL (http:// only on 127.0.0.1 or localhost)"
+    try:
+        url = httpx.URL(raw)
+    except httpx.InvalidURL:
+        raise ConfigError(name, "<redacted>", allowed) from None
+    loopback = url.host in ("127.0.0.1", "localhost", "::1")
+    if not url.host or not (url.scheme == "https" or (url.scheme == "http" and loopback)):
+        raise ConfigError(name, "<redacted>", allowed)
     return Secret(raw)
 
 
 def label_is_valid(value: str) -> bool:
     """Whether a tag value (team, project, purpose) is acceptable as a metric label."""
-    return 0 < len(value) <= 64 and all(c.isalnum() or c in "._-/" for c in value)
+    return 0 < len(value) <= 64 and all(c.isascii() and (c.isalnum() or c in "._-/") for c in value)
 
 
 def _label(raw: str) -> str:
@@ -259,6 +278,8 @@ def _choice(options: tuple[str, ...]) -> Callable[[str], str]:
 
 
 def _positive_int(raw: str) -> int:
+    if not raw.isascii():  # int() would take other scripts' digits
+        raise ValueError(raw)
     value = int(raw)
     if value <= 0:
         raise ValueError(raw)
@@ -266,6 +287,8 @@ def _positive_int(raw: str) -> int:
 
 
 def _positive_float(raw: str) -> float:
+    if not raw.isascii():
+        raise ValueError(raw)
     value = float(raw)
     if not value > 0 or value == float("inf"):
         raise ValueError(raw)
@@ -273,6 +296,8 @@ def _positive_float(raw: str) -> float:
 
 
 def _non_negative_float(raw: str) -> float:
+    if not raw.isascii():
+        raise ValueError(raw)
     value = float(raw)
     if not value >= 0 or value == float("inf"):
         raise ValueError(raw)
@@ -291,11 +316,20 @@ def _bool(raw: str) -> bool:
 def _path(raw: str) -> Path:
     if "\x00" in raw:
         raise ValueError(raw)
-    return Path(raw).expanduser()
+    try:
+        return Path(raw).expanduser()
+    except RuntimeError:  # "~someone" whose home cannot be found
+        raise ValueError(raw) from None
 
 
 def _http_url(raw: str) -> str:
-    if not raw.startswith(("http://", "https://")) or len(raw) < 10 or " " in raw:
+    if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in raw):
+        raise ValueError(raw)
+    try:
+        url = httpx.URL(raw)
+    except httpx.InvalidURL:
+        raise ValueError(raw) from None
+    if url.scheme not in ("http", "https") or not url.host:
         raise ValueError(raw)
     return raw.rstrip("/")
 

@@ -153,10 +153,8 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     except OSError as exc:
-        print(
-            f"nexus emulator: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
-            file=sys.stderr,
-        )
+        # The emulator's own message names the address and the likely cause.
+        print(exc.strerror or f"nexus emulator: {exc}", file=sys.stderr)
         return EXIT_DEPENDENCY
     return EXIT_OK
 

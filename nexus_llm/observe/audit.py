@@ -55,6 +55,9 @@ class AuditLog:
     def emit(self, event: str, **fields: object) -> dict[str, object]:
         if event not in EVENTS:
             raise ValueError(f"unknown audit event {event!r}; known: {', '.join(sorted(EVENTS))}")
+        reserved = fields.keys() & {"ts", "event", "env"}
+        if reserved:
+            raise ValueError(f"audit fields {sorted(reserved)} are set by the log itself")
         record: dict[str, object] = {"ts": iso_ts(self._clock()), "event": event, "env": self._env}
         record.update(fields)
         self._out.append(record)

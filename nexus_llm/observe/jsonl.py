@@ -16,6 +16,7 @@ import gzip
 import json
 import os
 import re
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,7 @@ class ReadStats:
     """What a read found besides good records."""
 
     files: list[Path] = field(default_factory=list)
+    damaged_files: list[Path] = field(default_factory=list)
     lines: int = 0
     skipped_corrupt: int = 0
     skipped_partial: int = 0
@@ -73,9 +75,10 @@ class ReadStats:
     def describe(self) -> str:
         if not self.skipped:
             return f"{self.lines} lines read from {len(self.files)} file(s), none skipped"
+        damaged = f", {len(self.damaged_files)} damaged file(s)" if self.damaged_files else ""
         return (
             f"{self.lines} lines read from {len(self.files)} file(s); skipped "
-            f"{self.skipped_corrupt} corrupt and {self.skipped_partial} partial line(s)"
+            f"{self.skipped_corrupt} corrupt and {self.skipped_partial} partial line(s){damaged}"
         )
 
 
@@ -118,8 +121,9 @@ def _rotations(path: Path) -> list[Path]:
 
     def age_key(p: Path) -> tuple[int, str]:
         # Numbered rotations: a higher number is older. Dated ones sort by their date.
+        # Numbered rotations (logrotate's .1, .2 …) count up with age; anything longer is a date.
         s = suffix(p)
-        return (-int(s), "") if s.isdigit() else (0, s)
+        return (-int(s), "") if s.isdigit() and len(s) <= 4 else (0, s)
 
     return sorted(siblings, key=age_key)
 
@@ -134,21 +138,31 @@ def iter_records(
     stats = stats if stats is not None else ReadStats()
     for path in expand_sources(sources, rotated=rotated):
         stats.files.append(path)
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rb") as handle:
-            for raw in handle:
-                stats.lines += 1
-                if not raw.endswith(b"\n"):
-                    stats.skipped_partial += 1
-                    continue
-                record = _parse(raw)
-                if record is None:
-                    if raw.strip():
-                        stats.skipped_corrupt += 1
-                    else:
-                        stats.lines -= 1
-                    continue
-                yield record
+        try:
+            yield from _records_of(path, stats)
+        except (EOFError, OSError, zlib.error):
+            # A rotation still being compressed, or a damaged archive: keep what was read,
+            # count the damage, and go on with the other files.
+            stats.damaged_files.append(path)
+            stats.skipped_partial += 1
+
+
+def _records_of(path: Path, stats: ReadStats) -> Iterator[dict[str, object]]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
+        for raw in handle:
+            stats.lines += 1
+            if not raw.endswith(b"\n"):
+                stats.skipped_partial += 1
+                continue
+            record = _parse(raw)
+            if record is None:
+                if raw.strip():
+                    stats.skipped_corrupt += 1
+                else:
+                    stats.lines -= 1
+                continue
+            yield record
 
 
 def read_records(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .audit import iso_ts
@@ -41,7 +41,12 @@ class JsonlView:
 
     def since(self, moment: datetime | str) -> list[dict[str, object]]:
         """Records at or after a moment (timestamps are UTC ISO-8601, so strings compare)."""
-        floor = moment if isinstance(moment, str) else iso_ts(moment)
+        if isinstance(moment, str):
+            # Normalise "…T10:15:00Z" to the files' "…T10:15:00.000Z" so strings compare.
+            moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+        floor = iso_ts(moment)
         return [r for r in self.records() if str(r.get("ts", "")) >= floor]
 
     def count(self) -> int:

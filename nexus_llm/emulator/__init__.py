@@ -1,0 +1,13 @@
+"""A local HTTP/1.1 stand-in for LLM provider APIs (Gemini first), with run-time fault injection.
+
+``Emulator`` runs in-process on a loopback port; ``serve`` runs one in the foreground for the
+``nexus emulator`` command. Faults (``FaultKind``) are injected from Python or over HTTP at
+``/_emulator/faults``.
+"""
+
+from __future__ import annotations
+
+from ._emulator import Emulator, serve
+from ._faults import Fault, FaultKind
+
+__all__ = ["Emulator", "Fault", "FaultKind", "serve"]
