@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 from .audit import Clock, iso_ts, utc_now
 from .jsonl import JsonlAppender
@@ -29,6 +29,9 @@ class LedgerEntry:
     priced: bool = True
 
 
+_FIELDS = tuple(f.name for f in fields(LedgerEntry))
+
+
 class CostLedger:
     def __init__(self, path: str | os.PathLike[str], *, env: str, clock: Clock = utc_now) -> None:
         self._out = JsonlAppender(path)
@@ -38,6 +41,7 @@ class CostLedger:
 
     def append(self, entry: LedgerEntry) -> dict[str, object]:
         record: dict[str, object] = {"ts": iso_ts(self._clock()), "env": self._env}
-        record.update(asdict(entry))
+        # Flat copy by field name: dataclasses.asdict deep-copies and costs ~4x more per line.
+        record.update((name, getattr(entry, name)) for name in _FIELDS)
         self._out.append(record)
         return record
