@@ -25,6 +25,7 @@ from nexus_llm.errors import (
 )
 from nexus_llm.observe.pricing import estimate_tokens
 from nexus_llm.types import Message, Response
+from tests.support import GEMINI_KEY_INVALID_BODY
 
 FAKE_KEY = "AIzaFAKE-unit-test-key-7f3c9e"
 PROMPT = "Summarise the incident report for ticket SECRET-PROMPT-4711."
@@ -53,22 +54,6 @@ OK_BODY: dict[str, object] = {
 }
 # (600 * 0.30 + 400 * 0.03 + (120 + 80) * 2.50) / 1e6
 OK_COST = (600 * 0.30 + 400 * 0.03 + 200 * 2.50) / 1_000_000
-
-KEY_INVALID_BODY = {
-    "error": {
-        "code": 400,
-        "message": "API key not valid. Please pass a valid API key.",
-        "status": "INVALID_ARGUMENT",
-        "details": [
-            {
-                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                "reason": "API_KEY_INVALID",
-                "domain": "googleapis.com",
-                "metadata": {"service": "generativelanguage.googleapis.com"},
-            }
-        ],
-    }
-}
 
 
 def _settings(tmp_path: Path, **extra: str) -> Settings:
@@ -267,7 +252,7 @@ class TestAuditShape:
         settings = _settings(tmp_path)
         _call(settings, _reply(OK_BODY), prompt="hi")
         with pytest.raises(AuthenticationError):
-            _call(settings, _reply(KEY_INVALID_BODY, status=400), prompt="hi")
+            _call(settings, _reply(GEMINI_KEY_INVALID_BODY, status=400), prompt="hi")
         success, error = _audit(settings)
         assert set(success) >= AUDIT_CALL_FIELDS | {"input_tokens", "output_tokens", "cost_usd"}
         assert set(error) >= AUDIT_CALL_FIELDS | {"error_type"}
@@ -306,7 +291,7 @@ class TestFailures:
         """400 API_KEY_INVALID raises AuthenticationError; llm_error "auth"; no ledger line."""
         settings = _settings(tmp_path)
         with pytest.raises(AuthenticationError) as caught:
-            _call(settings, _reply(KEY_INVALID_BODY, status=400), prompt=PROMPT)
+            _call(settings, _reply(GEMINI_KEY_INVALID_BODY, status=400), prompt=PROMPT)
         error = caught.value
         assert error.request_id
         assert FAKE_KEY not in str(error)
@@ -471,7 +456,7 @@ class TestSecretsAndPrompts:
         settings = _settings(tmp_path)
         _call(settings, _reply(OK_BODY), prompt=PROMPT, system="SYSTEM-SECRET-TEXT")
         with pytest.raises(AuthenticationError):
-            _call(settings, _reply(KEY_INVALID_BODY, status=400), prompt=PROMPT)
+            _call(settings, _reply(GEMINI_KEY_INVALID_BODY, status=400), prompt=PROMPT)
         audit_text = settings.audit_log_path.read_text("utf-8")
         ledger_text = settings.cost_ledger_path.read_text("utf-8")
         for text in (audit_text, ledger_text):
@@ -554,8 +539,8 @@ class TestAsyncClient:
         async_settings = _settings(tmp_path / "async")
 
         def sync_handler(request: httpx.Request) -> httpx.Response:
-            body = KEY_INVALID_BODY if b"fail" in request.content else OK_BODY
-            return httpx.Response(400 if body is KEY_INVALID_BODY else 200, json=body)
+            body = GEMINI_KEY_INVALID_BODY if b"fail" in request.content else OK_BODY
+            return httpx.Response(400 if body is GEMINI_KEY_INVALID_BODY else 200, json=body)
 
         async def async_handler(request: httpx.Request) -> httpx.Response:
             await asyncio.sleep(0)

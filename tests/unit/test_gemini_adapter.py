@@ -22,6 +22,7 @@ from nexus_llm.errors import (
 from nexus_llm.providers import adapter_for
 from nexus_llm.providers.gemini import GeminiAdapter
 from nexus_llm.types import ChatRequest, HttpReply, Message, ProviderReply, Usage
+from tests.support import GEMINI_KEY_INVALID_BODY
 
 FAKE_KEY = "AIzaFAKE-key-do-not-log-0123456789"
 BASE = "https://generativelanguage.googleapis.com"
@@ -89,21 +90,6 @@ QUOTA_429_MINUTE = {
                 ],
             },
             {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "40s"},
-        ],
-    }
-}
-KEY_INVALID_400 = {
-    "error": {
-        "code": 400,
-        "message": "API key not valid. Please pass a valid API key.",
-        "status": "INVALID_ARGUMENT",
-        "details": [
-            {
-                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                "reason": "API_KEY_INVALID",
-                "domain": "googleapis.com",
-                "metadata": {"service": "generativelanguage.googleapis.com"},
-            }
         ],
     }
 }
@@ -400,7 +386,7 @@ class TestErrors:
 
     def test_invalid_key_is_authentication_error(self) -> None:
         """400 with ErrorInfo reason API_KEY_INVALID is an AuthenticationError, not retryable."""
-        error = _fail(400, KEY_INVALID_400)
+        error = _fail(400, GEMINI_KEY_INVALID_BODY)
         assert type(error) is AuthenticationError
         assert error.status == 400
         assert error.retryable is False
@@ -548,7 +534,7 @@ class TestErrors:
 
     def test_one_element_array_body(self) -> None:
         """An error body that is a one-element JSON array is read like the object inside."""
-        error = _fail(400, [KEY_INVALID_400])
+        error = _fail(400, [GEMINI_KEY_INVALID_BODY])
         assert type(error) is AuthenticationError
         assert "API key not valid" in str(error)
 
@@ -579,7 +565,7 @@ class TestErrors:
     @pytest.mark.parametrize(
         ("status", "body"),
         [
-            (400, KEY_INVALID_400),
+            (400, GEMINI_KEY_INVALID_BODY),
             (403, _simple(403, "PERMISSION_DENIED", "denied")),
             (429, QUOTA_429_MINUTE),
             (429, _daily_quota()),
