@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
+from typing import TypeVar
 
 import httpx
 
@@ -63,15 +64,34 @@ def _message(item: Message | tuple[str, str]) -> Message:
     return Message(role, text)  # type: ignore[arg-type]
 
 
-def _transport_error(exc: httpx.HTTPError | httpx.InvalidURL, provider: str) -> ProviderError:
+def _transport_error(
+    exc: httpx.HTTPError | httpx.InvalidURL | UnicodeError, provider: str
+) -> ProviderError:
     # httpx messages name the failure, not the request; still, keep to the class name and
     # errno text so no header or URL can slip into a log line.
     detail = f"{type(exc).__name__}: {exc}"[:200]
+    if isinstance(exc, UnicodeError):
+        # Never echo the text: it may be a header, i.e. the key.
+        return BadRequestError(
+            "the request holds characters HTTP cannot carry (check the key)", provider=provider
+        )
     if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
         return BadRequestError(f"the provider URL is unusable ({detail})", provider=provider)
     if isinstance(exc, httpx.TimeoutException):
         return ProviderTimeoutError(f"no answer in time ({detail})", provider=provider)
     return ProviderConnectionError(f"connection failed ({detail})", provider=provider)
+
+
+_T = TypeVar("_T")
+
+
+def _loopback_mounts(
+    transport: Callable[..., _T], limits: httpx.Limits | None = None
+) -> dict[str, _T]:
+    """Direct transports for loopback hosts, so HTTP(S)_PROXY never carries emulator traffic
+    (or its key) to a proxy; every other host still honours the proxy variables."""
+    kwargs = {"limits": limits} if limits else {}
+    return {f"all://{host}": transport(**kwargs) for host in ("127.0.0.1", "localhost", "[::1]")}
 
 
 class _ClientBase:
@@ -124,7 +144,11 @@ class Client(_ClientBase):
         pipeline: CallPipeline | None = None,
     ) -> None:
         super().__init__(settings, pipeline)
-        self._http = httpx.Client(transport=transport, timeout=self.settings.timeout_s)
+        self._http = httpx.Client(
+            transport=transport,
+            timeout=self.settings.timeout_s,
+            mounts=None if transport else _loopback_mounts(httpx.HTTPTransport),
+        )
 
     def generate(
         self,
@@ -177,7 +201,7 @@ class Client(_ClientBase):
                 content=req.body,
                 timeout=effect.timeout_s,
             )
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:
             return _transport_error(exc, effect.provider)
         return HttpReply(reply.status_code, reply.headers, reply.content)
 
@@ -212,7 +236,10 @@ class AsyncClient(_ClientBase):
             max_connections=max_connections, max_keepalive_connections=max_connections
         )
         self._http = httpx.AsyncClient(
-            transport=transport, timeout=self.settings.timeout_s, limits=limits
+            transport=transport,
+            timeout=self.settings.timeout_s,
+            limits=limits,
+            mounts=None if transport else _loopback_mounts(httpx.AsyncHTTPTransport, limits),
         )
 
     async def generate(
@@ -266,7 +293,7 @@ class AsyncClient(_ClientBase):
                 content=req.body,
                 timeout=effect.timeout_s,
             )
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:
             return _transport_error(exc, effect.provider)
         return HttpReply(reply.status_code, reply.headers, reply.content)
 

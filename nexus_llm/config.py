@@ -7,7 +7,7 @@ variable, the value and what is allowed; the CLI turns that into exit code 2, ne
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final, TypeVar
@@ -139,7 +139,8 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read and validate every setting; raises `ConfigError` on the first bad value."""
-        src = os.environ if environ is None else environ
+        # Wrapped so that no traceback or debugger can print the keys it holds.
+        src = _SafeEnviron(os.environ if environ is None else environ)
         timeout_s = _parse(src, "LLM_TIMEOUT_S", 30.0, _positive_float, "a number of seconds > 0")
         providers = {name: _provider_settings(src, name, timeout_s) for name in PROVIDER_NAMES}
         return cls(
@@ -204,6 +205,27 @@ class Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
+class _SafeEnviron(Mapping[str, str]):
+    """A read-only view of the environment whose repr never shows a value."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping[str, str]) -> None:
+        self._data = data
+
+    def __getitem__(self, key: str) -> str:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"<environment: {len(self._data)} variables, values hidden>"
+
+
 _T = TypeVar("_T")
 _LABEL_RULE = "1-64 characters of letters, digits, '.', '_', '-' or '/'"
 
@@ -222,7 +244,14 @@ def _parse(
 
 def _provider_settings(src: Mapping[str, str], name: str, timeout_s: float) -> ProviderSettings:
     names = _PROVIDER_VARS[name]
-    key = next((src[k].strip() for k in names.keys if src.get(k, "").strip()), None)
+    found = next(((k, src[k].strip()) for k in names.keys if src.get(k, "").strip()), None)
+    key = None
+    if found is not None:
+        variable, key = found
+        # Header values must be printable ASCII; a pasted key with a stray character would
+        # otherwise fail deep inside the HTTP client on every call.
+        if not all(0x21 <= ord(c) <= 0x7E for c in key):
+            raise ConfigError(variable, "<redacted>", "printable ASCII characters without spaces")
     return ProviderSettings(
         name=name,
         api_key=Secret(key) if key else None,

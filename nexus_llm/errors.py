@@ -50,8 +50,9 @@ class ConfigError(NexusError):
         self.variable = variable
         self.value = value
         self.allowed = allowed
-        shown = "(unset)" if value is None else repr(value)
-        super().__init__(f"{variable}={shown} is invalid: expected {allowed}")
+        # value None: the whole thing named by `variable` is wrong (a file, a table).
+        subject = variable if value is None else f"{variable}={value!r}"
+        super().__init__(f"{subject} is invalid: expected {allowed}")
 
 
 class ProviderError(NexusError):

@@ -97,32 +97,24 @@ def _cmd_smoke(args: argparse.Namespace) -> int:
     import os
 
     from nexus_llm import Client
-    from nexus_llm.providers import supported_providers
 
     from .checks.smoke import run_smoke
-    from .environments import open_environment
+    from .environments import LOCAL, open_environment, usable_providers
 
-    env_name = args.env or os.environ.get("NEXUS_ENV") or None
-    with open_environment(env_name or "default") as env:
+    if not args.prompt.strip():
+        raise UsageError('--prompt is empty: give the text to send, e.g. --prompt "hello"')
+    # Only an explicit --env local starts the emulator; NEXUS_ENV is the label of a real
+    # environment and never switches the provider by itself.
+    name = args.env or os.environ.get("NEXUS_ENV", "").strip() or "default"
+    with open_environment(name, emulate=args.env == LOCAL) as env:
         settings = env.settings
         if args.provider is not None and args.provider not in settings.providers:
             raise ConfigError(
                 "--provider", args.provider, "one of " + ", ".join(settings.providers)
             )
-        usable = [
-            p.name
-            for p in settings.configured_providers()
-            if p.name in supported_providers() and args.provider in (None, p.name)
-        ]
+        usable = [p for p in usable_providers(settings) if args.provider in (None, p)]
         if not usable:
-            wanted = [args.provider] if args.provider else supported_providers()
-            raise UsageError(
-                "no LLM provider is configured"
-                + (f" for --provider {args.provider}" if args.provider else "")
-                + f": set {' or '.join(_key_hint(w) for w in wanted)} (this version calls "
-                f"{', '.join(supported_providers())}), or run with --env local to use the "
-                "built-in emulator"
-            )
+            raise UsageError(_no_provider_message(args.provider, env.is_emulator))
         with Client(settings) as client:
             result = run_smoke(
                 client,
@@ -134,6 +126,21 @@ def _cmd_smoke(args: argparse.Namespace) -> int:
             )
         print(result.render(header=f"nexus smoke — env {env.describe()}"))
         return EXIT_OK if result.ok else EXIT_NG
+
+
+def _no_provider_message(provider: str | None, emulated: bool) -> str:
+    from nexus_llm.providers import supported_providers
+
+    supported = ", ".join(supported_providers())
+    if emulated:
+        return f"the local emulator serves {supported} in this version, not {provider}"
+    wanted = [provider] if provider else supported_providers()
+    return (
+        "no LLM provider is configured"
+        + (f" for --provider {provider}" if provider else "")
+        + f": set {' or '.join(_key_hint(w) for w in wanted)} (this version calls {supported}),"
+        " or run with --env local to use the built-in emulator"
+    )
 
 
 def _key_hint(name: str) -> str:

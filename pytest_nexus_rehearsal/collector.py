@@ -42,6 +42,10 @@ class ScorecardCollector:
         self.providers = providers
         self.outcomes: list[TestOutcome] = []
         self.written: Path | None = None
+        self.write_error: str | None = None
+        # nodeid → row, learnt from the setup report: a worker that dies mid-test sends a
+        # report without user_properties, and this is how its row still gets the ERROR.
+        self._rows_by_nodeid: dict[str, str] = {}
 
     @property
     def is_controller(self) -> bool:
@@ -50,7 +54,12 @@ class ScorecardCollector:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         row = dict(report.user_properties).get(ROW_KEY)
         if row is None:
+            row = self._rows_by_nodeid.get(report.nodeid)
+            if row is None or not report.failed:
+                return
+            self.outcomes.append(crash_outcome(report, row))
             return
+        self._rows_by_nodeid[report.nodeid] = str(row)
         outcome = outcome_of(report, str(row))
         if outcome is not None:
             self.outcomes.append(outcome)
@@ -64,11 +73,13 @@ class ScorecardCollector:
         try:
             write_scorecard(card, path, template_path(self.config))
         except OSError as exc:
-            raise pytest.UsageError(f"--scorecard={path}: cannot write ({exc.strerror})") from None
+            # Said in the summary; the rows are still printed there.
+            self.write_error = f"--scorecard={path}: cannot write ({exc.strerror or exc})"
+            return
         self.written = path
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        if not self.is_controller or (not self.outcomes and self.written is None):
+        if not self.is_controller or not (self.outcomes or self.written or self.write_error):
             return
         card = build_scorecard(self.outcomes, {})
         terminalreporter.section("nexus rehearsal scorecard")
@@ -80,6 +91,8 @@ class ScorecardCollector:
         if self.written is not None:
             twin = self.written.with_suffix(".json").name
             terminalreporter.write_line(f"  scorecard written to {self.written} (+ {twin})")
+        if self.write_error is not None:
+            terminalreporter.write_line(f"  {self.write_error}", red=True)
 
     def _header(self) -> dict[str, str]:
         import nexus_llm
@@ -144,6 +157,17 @@ def outcome_of(report: pytest.TestReport, row: str) -> TestOutcome | None:
             return made(NOT_RUN, _skip_reason(report))
         return made(FAIL, _failure_line(report))
     return made(ERROR, _failure_line(report)) if report.failed else None
+
+
+def crash_outcome(report: pytest.TestReport, row: str) -> TestOutcome:
+    """A failure reported without the test's properties: its worker died mid-test."""
+    return TestOutcome(
+        nodeid=report.nodeid,
+        row=row,
+        status=ERROR,
+        detail=f"the test process died mid-test: {_failure_line(report)}",
+        hint="the check crashed its process (os._exit, a timeout, a signal): see the pytest log",
+    )
 
 
 def _skip_reason(report: pytest.TestReport) -> str:

@@ -54,13 +54,18 @@ class NexusEnvironment:
 
 
 def check_env_name(name: str, *, source: str = "--env") -> str:
-    if not label_is_valid(name) or "/" in name:
+    if not label_is_valid(name):
         raise ConfigError(source, name, "an environment name such as local, staging or prod")
     return name
 
 
 def load_profile(name: str, root: Path) -> tuple[dict[str, str], str | None]:
-    """The `[environments.NAME]` table from nexus.toml or pyproject's [tool.nexus], if any."""
+    """The `[environments.NAME]` table from nexus.toml or pyproject's [tool.nexus], if any.
+
+    When a profile file defines environments but not this one, the name is a typo or a missing
+    profile: that is an error, never a silent run against whatever the process has.
+    """
+    defined: list[str] = []
     for path, prefix in ((root / "nexus.toml", ()), (root / "pyproject.toml", ("tool", "nexus"))):
         if not path.is_file():
             continue
@@ -68,26 +73,57 @@ def load_profile(name: str, root: Path) -> tuple[dict[str, str], str | None]:
             data: object = tomllib.loads(path.read_text("utf-8"))
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(str(path), None, f"a readable TOML file ({exc})") from None
-        for key in (*prefix, "environments", name):
+        for key in (*prefix, "environments"):
             data = data.get(key) if isinstance(data, dict) else None
-        if data is None:
+        if not isinstance(data, dict):
+            continue
+        defined.extend(str(k) for k in data)
+        if name not in data:
             continue
         where = f"{path.name} [{'.'.join((*prefix, 'environments', name))}]"
-        if not isinstance(data, dict):
-            raise ConfigError(where, None, "a table of VARIABLE = value pairs")
-        values: dict[str, str] = {}
-        for key, value in data.items():
-            if key.upper().endswith(_SECRET_SUFFIXES):
-                raise ConfigError(
-                    f"{where} {key}",
-                    "<redacted>",
-                    "no secrets in profiles: set it in the environment",
-                )
-            if not isinstance(value, str | int | float | bool):
-                raise ConfigError(f"{where} {key}", repr(value)[:40], "a string, number or boolean")
-            values[key.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
-        return values, where
+        return _profile_values(data[name], where), where
+    if defined and name != LOCAL:
+        raise ConfigError(
+            "environment", name, "one of the profiles defined here: " + ", ".join(sorted(defined))
+        )
     return {}, None
+
+
+def _profile_values(table: object, where: str) -> dict[str, str]:
+    if not isinstance(table, dict):
+        raise ConfigError(where, None, "a table of VARIABLE = value pairs")
+    values: dict[str, str] = {}
+    for key, value in table.items():
+        if key.upper().endswith(_SECRET_SUFFIXES):
+            raise ConfigError(
+                f"{where} {key}", "<redacted>", "no secrets in profiles: set it in the environment"
+            )
+        if not isinstance(value, str | int | float | bool):
+            raise ConfigError(f"{where} {key}", repr(value)[:40], "a string, number or boolean")
+        values[key.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
+    return values
+
+
+def configured_settings(
+    name: str,
+    *,
+    source: str = "--env",
+    environ: Mapping[str, str] | None = None,
+    root: Path | None = None,
+) -> Settings:
+    """The validated settings of an environment, without starting anything."""
+    check_env_name(name, source=source)
+    base = dict(os.environ if environ is None else environ)
+    profile, _where = load_profile(name, root or Path.cwd())
+    return Settings.from_env({**profile, **base, "NEXUS_ENV": name})
+
+
+def usable_providers(settings: Settings) -> list[str]:
+    """Providers that have a key and an adapter in this version, in order."""
+    from nexus_llm.providers import supported_providers
+
+    supported = supported_providers()
+    return [p.name for p in settings.configured_providers() if p.name in supported]
 
 
 @contextmanager
@@ -97,6 +133,7 @@ def open_environment(
     environ: Mapping[str, str] | None = None,
     log_dir: Path | None = None,
     root: Path | None = None,
+    emulate: bool = True,
 ) -> Iterator[NexusEnvironment]:
     """Resolve an environment; for `local`, run the emulator for the life of the block.
 
@@ -104,20 +141,16 @@ def open_environment(
         environ: the process environment (defaults to `os.environ`).
         log_dir: where the audit log and ledger go; None keeps the configured paths.
         root: where to look for a profile file (defaults to the current directory).
+        emulate: False keeps even `local` on real providers (a label only).
     """
-    check_env_name(name)
-    base = dict(os.environ if environ is None else environ)
-    if name == LOCAL:
-        settings = Settings.from_env(base).replace(env=LOCAL)
-        settings = _with_logs(settings, log_dir)
+    settings = _with_logs(configured_settings(name, environ=environ, root=root), log_dir)
+    if name == LOCAL and emulate:
         from nexus_llm.emulator import Emulator
 
         with Emulator() as emulator:
             yield NexusEnvironment(LOCAL, _point_at_emulator(settings, emulator), emulator)
         return
-    profile, source = load_profile(name, root or Path.cwd())
-    merged = {**profile, **base, "NEXUS_ENV": name}
-    settings = _with_logs(Settings.from_env(merged), log_dir)
+    _profile, source = load_profile(name, root or Path.cwd())
     yield NexusEnvironment(name, settings, None, source)
 
 

@@ -7,12 +7,15 @@ xdist — and go down at the end of the session.
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from .options import resolve_env_name
+from .options import resolve_env_name, scorecard_path
 
 if TYPE_CHECKING:
     from nexus_llm import Client
@@ -29,12 +32,34 @@ def nexus_env(
     pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[NexusEnvironment]:
     """The environment under rehearsal (`--nexus-env`): settings, and the emulator when local."""
+    from nexus_llm.errors import ConfigError
+
     from .environments import LOCAL, open_environment
 
-    name, _source = resolve_env_name(pytestconfig)
-    log_dir = tmp_path_factory.mktemp("nexus-logs") if name == LOCAL else None
-    with open_environment(name, log_dir=log_dir, root=pytestconfig.rootpath) as env:
+    name, source = resolve_env_name(pytestconfig)
+    log_dir = _local_log_dir(pytestconfig, tmp_path_factory) if name == LOCAL else None
+    with contextlib.ExitStack() as stack:
+        try:
+            env = stack.enter_context(
+                open_environment(name, log_dir=log_dir, root=pytestconfig.rootpath)
+            )
+        except ConfigError as exc:
+            # One line, no traceback: a traceback would print the frames' arguments.
+            pytest.fail(f"nexus rehearsal ({source}): {exc}", pytrace=False)
         yield env
+
+
+def _local_log_dir(config: pytest.Config, factory: pytest.TempPathFactory) -> Path:
+    """Where `local` writes its logs: beside the scorecard when there is one (the evidence
+    outlives pytest's temporary directories), else a temporary directory."""
+    scorecard = scorecard_path(config)
+    if scorecard is None:
+        return factory.mktemp("nexus-logs")
+    worker = str(getattr(config, "workerinput", {}).get("workerid", "main"))
+    log_dir = scorecard.parent / f"{scorecard.stem}-logs" / worker
+    shutil.rmtree(log_dir, ignore_errors=True)  # this run's evidence only
+    log_dir.mkdir(parents=True)
+    return log_dir
 
 
 @pytest.fixture(scope="session")

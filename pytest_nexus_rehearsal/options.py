@@ -51,10 +51,6 @@ def resolve_env_name(config: pytest.Config) -> tuple[str, str]:
     return DEFAULT_ENV, "default"
 
 
-def env_was_chosen(config: pytest.Config) -> bool:
-    return resolve_env_name(config)[1] != "default"
-
-
 def scorecard_path(config: pytest.Config) -> Path | None:
     value = config.getoption("nexus_scorecard")
     return Path(value) if value else None

@@ -25,7 +25,7 @@ from .fixtures import (  # noqa: F401 - importing registers them as the plugin's
     nexus_env,
     scorecard_row,
 )
-from .options import add_options, env_was_chosen, resolve_env_name, scorecard_path, template_path
+from .options import add_options, resolve_env_name, scorecard_path, template_path
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -35,38 +35,71 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for text in markers.MARKER_HELP.values():
         config.addinivalue_line("markers", text)
-    name, source = resolve_env_name(config)
     providers = "not checked"
-    if env_was_chosen(config) or scorecard_path(config) is not None:
-        providers = _check_environment(config, name, source)
-        template = template_path(config)
-        if template is not None and not template.is_file():
-            raise pytest.UsageError(f"--scorecard-template={template}: no such file")
+    if is_rehearsal_run(config):
+        # Fail fast, in one line, before a long rehearsal runs: bad names, bad settings, no
+        # provider, an unusable scorecard path or template.
+        providers = _check_environment(config)
+        _check_outputs(config)
     config.pluginmanager.register(ScorecardCollector(config, providers), "nexus-scorecard")
 
 
-def _check_environment(config: pytest.Config, name: str, source: str) -> str:
-    """Fail fast, in one line, on a bad environment name or setting; return its providers."""
+def is_rehearsal_run(config: pytest.Config) -> bool:
+    """Whether this session rehearses: asked for explicitly, or running `rehearsal_tests`.
+
+    `NEXUS_ENV` alone does not count: applications set it as their environment label, and
+    their own test sessions must not be touched by this plugin.
+    """
+    if config.getoption("nexus_env") or config.getini("nexus_env"):
+        return True
+    if scorecard_path(config) is not None:
+        return True
+    return any("rehearsal_tests" in str(arg) for arg in config.args)
+
+
+def _check_environment(config: pytest.Config) -> str:
     from nexus_llm.errors import ConfigError
 
-    from .environments import LOCAL, check_env_name, load_profile
+    from .environments import LOCAL, configured_settings, usable_providers
 
+    name, source = resolve_env_name(config)
     try:
-        check_env_name(name, source=source)
-        if name == LOCAL:
-            return "gemini (emulator)"
-        from nexus_llm.config import Settings
-
-        profile, _where = load_profile(name, config.rootpath)
-        settings = Settings.from_env({**profile, **os.environ, "NEXUS_ENV": name})
+        settings = configured_settings(name, source=source, root=config.rootpath)
     except ConfigError as exc:
         raise pytest.UsageError(f"nexus rehearsal: {exc}") from None
-    names = [p.name for p in settings.configured_providers()]
-    return ", ".join(names) if names else "none configured"
+    if name == LOCAL:
+        return "gemini (emulator)"
+    usable = usable_providers(settings)
+    if not usable:
+        raise pytest.UsageError(
+            f"nexus rehearsal: environment {name!r} ({source}) has no LLM provider configured: "
+            "set GEMINI_API_KEY in the environment, or use --nexus-env=local for the emulator"
+        )
+    return ", ".join(usable)
+
+
+def _check_outputs(config: pytest.Config) -> None:
+    template = template_path(config)
+    if template is not None and not template.is_file():
+        raise pytest.UsageError(f"--scorecard-template={template}: no such file")
+    path = scorecard_path(config)
+    if path is None or hasattr(config, "workerinput"):
+        return
+    if path.is_dir():
+        raise pytest.UsageError(
+            f"--scorecard={path}: is a directory; give a file name such as out.md"
+        )
+    parent = path.parent
+    try:  # like --junitxml: missing directories are made, now rather than after the run
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise pytest.UsageError(f"--scorecard={path}: cannot create {parent} ({exc.strerror})")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise pytest.UsageError(f"--scorecard={path}: not writable")
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
-    if not _is_rehearsal_run(config):
+    if not is_rehearsal_run(config):
         return None
     name, source = resolve_env_name(config)
     if name == "local":
@@ -75,12 +108,6 @@ def pytest_report_header(config: pytest.Config) -> str | None:
             "answers on 127.0.0.1; no real provider is called"
         )
     return f"nexus rehearsal: env={name} ({source}) — real providers"
-
-
-def _is_rehearsal_run(config: pytest.Config) -> bool:
-    if env_was_chosen(config) or scorecard_path(config) is not None:
-        return True
-    return any("rehearsal_tests" in str(arg) for arg in config.invocation_params.args)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -12,9 +12,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-import jinja2
+if TYPE_CHECKING:  # jinja2 loads only when a scorecard is rendered
+    import jinja2
 
 from .checklist import CHECKLIST, STAGE_TITLES, ChecklistItem
 
@@ -152,6 +153,8 @@ def _overall(stages: list[StageVerdict], rows: list[Row]) -> str:
 
 def load_template(path: Path | None = None) -> jinja2.Template:
     """The scorecard form: a user's replacement, or the one shipped in the package."""
+    import jinja2
+
     env = jinja2.Environment(
         autoescape=False,  # noqa: S701 - markdown output, not HTML
         keep_trailing_newline=True,

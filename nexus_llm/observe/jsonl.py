@@ -11,6 +11,7 @@ Readers tolerate what a crash or a bad editor leaves behind: a last line without
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import gzip
 import json
@@ -50,9 +51,12 @@ class JsonlAppender:
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, _FILE_MODE)
         try:
             written = os.write(fd, line)
-            # A regular file takes the whole buffer in one call unless the disk is full; a short
-            # write would tear the line, so report it rather than appending the rest elsewhere.
+            # A regular file takes the whole buffer in one call unless the disk is full. After a
+            # short write, end the torn line so the next append (from any process) starts clean:
+            # the damage stays one corrupt line, which readers skip and count.
             if written != len(line):
+                with contextlib.suppress(OSError):
+                    os.write(fd, b"\n")
                 raise OSError(f"short write to {self.path}: {written} of {len(line)} bytes")
         finally:
             os.close(fd)
@@ -155,7 +159,7 @@ def _records_of(path: Path, stats: ReadStats) -> Iterator[dict[str, object]]:
             if not raw.endswith(b"\n"):
                 stats.skipped_partial += 1
                 continue
-            record = _parse(raw)
+            record = parse_line(raw) if raw.endswith(b"\n") else None
             if record is None:
                 if raw.strip():
                     stats.skipped_corrupt += 1
@@ -173,7 +177,10 @@ def read_records(
     return records, stats
 
 
-def _parse(raw: bytes) -> dict[str, object] | None:
+def parse_line(raw: bytes) -> dict[str, object] | None:
+    """One complete JSONL line as a dict; None for a partial, corrupt or non-object line."""
+    if not raw.endswith(b"\n"):
+        return None
     try:
         value = json.loads(raw)
     except (ValueError, UnicodeDecodeError):

@@ -87,7 +87,7 @@ class PriceTable:
                 ) from None
             except ValueError:
                 raise ConfigError("LLM_PRICES_PATH", str(override), "a JSON file") from None
-            models.update(_rows(user, str(override)))
+            models.update(_rows(user, f"LLM_PRICES_PATH file {override}"))
             version = f"{version}+{user.get('version', override.stem)}"
         return cls(models, version)
 
@@ -115,24 +115,33 @@ def _rows(table: object, where: str) -> dict[str, ModelPrice]:
     rows: dict[str, ModelPrice] = {}
     for model_id, row in models.items():
         if not isinstance(row, dict):
-            raise ConfigError(f"{where}: models.{model_id}", repr(row)[:60], "an object of prices")
+            raise ConfigError(f"{where}: model {model_id!r}", None, "an object of prices")
         try:
             rows[model_id] = ModelPrice(
                 input=_rate(row, "input", required=True),  # type: ignore[arg-type]
                 output=_rate(row, "output", required=True),  # type: ignore[arg-type]
                 cached_input=_rate(row, "cached_input"),
                 cache_write=_rate(row, "cache_write"),
-                tier_threshold_tokens=(
-                    int(row["tier_threshold_tokens"]) if "tier_threshold_tokens" in row else None
-                ),
+                tier_threshold_tokens=_threshold(row),
                 input_above_tier=_rate(row, "input_above_tier"),
                 output_above_tier=_rate(row, "output_above_tier"),
             )
-        except (TypeError, ValueError) as exc:
+        except ValueError as exc:
             raise ConfigError(
-                f"{where}: models.{model_id}", str(exc), "non-negative USD-per-1M-token numbers"
+                f"{where}: model {model_id!r} {exc}",
+                None,
+                "non-negative USD-per-1M-token numbers, and a whole tier_threshold_tokens > 0",
             ) from None
     return rows
+
+
+def _threshold(row: Mapping[str, object]) -> int | None:
+    value = row.get("tier_threshold_tokens")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"tier_threshold_tokens={value!r}")
+    return value
 
 
 def _rate(row: Mapping[str, object], key: str, *, required: bool = False) -> float | None:

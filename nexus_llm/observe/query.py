@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .audit import iso_ts
-from .jsonl import ReadStats, read_records
+from .jsonl import ReadStats, parse_line, read_records
 
 
 class JsonlView:
@@ -25,6 +25,36 @@ class JsonlView:
     def records(self) -> list[dict[str, object]]:
         records, self.last_stats = read_records([self.path])
         return records
+
+    def recent(self, max_bytes: int = 4 << 20) -> list[dict[str, object]]:
+        """Records in the last `max_bytes` of the current file only: enough to find what this
+        process just wrote, without reading a million-line ledger and its rotations."""
+        records: list[dict[str, object]] = []
+        self.last_stats = ReadStats(files=[self.path])
+        try:
+            with self.path.open("rb") as handle:
+                size = handle.seek(0, os.SEEK_END)
+                handle.seek(max(size - max_bytes, 0))
+                if size > max_bytes:
+                    handle.readline()  # the first line is probably cut: start at the next one
+                tail = handle.read()
+        except FileNotFoundError:
+            return records
+        for raw in tail.splitlines(keepends=True):
+            self.last_stats.lines += 1
+            record = parse_line(raw)
+            if record is not None:
+                records.append(record)
+            elif not raw.endswith(b"\n"):
+                self.last_stats.skipped_partial += 1
+            elif raw.strip():
+                self.last_stats.skipped_corrupt += 1
+        return records
+
+    def recent_for_request(self, request_id: str, **fields: object) -> list[dict[str, object]]:
+        """Recent records of one request (optionally matching more fields)."""
+        wanted = {"request_id": request_id, **fields}
+        return [r for r in self.recent() if all(r.get(k) == v for k, v in wanted.items())]
 
     def exists(self) -> bool:
         return self.path.is_file()

@@ -84,7 +84,10 @@ class GeminiAdapter:
             return cls("no error details in the response", provider=self.name, status=reply.status)
         message = str(error.get("message") or "no message")
         status_name = str(error.get("status") or "")
-        details = [d for d in error.get("details") or [] if isinstance(d, dict)]
+        raw_details = error.get("details")
+        details = (
+            [d for d in raw_details if isinstance(d, dict)] if isinstance(raw_details, list) else []
+        )
         reasons = {str(d.get("reason")) for d in details if _is(d, "ErrorInfo")}
         kwargs = {
             "provider": self.name,
@@ -165,7 +168,8 @@ def _is_daily_quota(details: list[dict[str, object]]) -> bool:
     for detail in details:
         if not _is(detail, "QuotaFailure"):
             continue
-        for violation in detail.get("violations") or []:  # type: ignore[attr-defined]
+        violations = detail.get("violations")
+        for violation in violations if isinstance(violations, list) else []:
             if isinstance(violation, dict) and "PerDay" in str(violation.get("quotaId", "")):
                 return True
     return False

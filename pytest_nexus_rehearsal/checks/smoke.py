@@ -7,7 +7,16 @@ OK: the audit log has an `llm_success` line for the call, and the ledger has a l
 from __future__ import annotations
 
 from nexus_llm import Client, NexusError, ProviderError
-from nexus_llm.errors import AuthenticationError, PermissionDeniedError
+from nexus_llm.errors import (
+    AuthenticationError,
+    NotFoundError,
+    PermissionDeniedError,
+    ProviderConnectionError,
+    ProviderTimeoutError,
+    QuotaExhaustedError,
+    RateLimitError,
+    ServerError,
+)
 from nexus_llm.observe.query import JsonlView
 
 from .result import CheckResult
@@ -39,11 +48,10 @@ def run_smoke(
             prompt, purpose=purpose, team=team, project=project, provider=provider
         )
     except NexusError as error:
-        result.add("call", False, _describe_failure(error))
-        if isinstance(error, AuthenticationError | PermissionDeniedError):
-            result.hint = f"the provider rejected the API key: check {_key_var(error)}"
+        result.add("call", False, _one_line(_describe_failure(error)))
+        result.hint = _hint_for(error)
         request_id = error.request_id
-        errors = audit.where(event="llm_error", request_id=request_id) if request_id else []
+        errors = audit.recent_for_request(request_id, event="llm_error") if request_id else []
         result.add(
             "audit log",
             bool(errors),
@@ -59,7 +67,7 @@ def run_smoke(
         f"{response.provider}/{response.model} answered in {response.latency_ms:.1f} ms "
         f"({response.usage.input_tokens} in / {response.usage.output_tokens} out tokens)",
     )
-    successes = audit.where(event="llm_success", request_id=response.request_id)
+    successes = audit.recent_for_request(response.request_id, event="llm_success")
     result.add(
         "audit log",
         bool(successes),
@@ -67,7 +75,7 @@ def run_smoke(
         if successes
         else f"no llm_success line for request {response.request_id[:12]} in {audit.path}",
     )
-    lines = ledger.for_request(response.request_id)
+    lines = ledger.recent_for_request(response.request_id)
     billable = [
         line
         for line in lines
@@ -79,6 +87,11 @@ def run_smoke(
             f"actual_cost_usd={_usd(line['actual_cost_usd'])} approx_tokens="
             f"{str(line.get('approx_tokens')).lower()} team={line.get('team')} "
             f"project={line.get('project')} in {ledger.path}"
+        )
+    elif lines and lines[0].get("priced") is False:
+        detail = f"model {response.model} is not in the price table, so its cost is 0"
+        result.hint = (
+            f"add {response.model} to a price file named by LLM_PRICES_PATH, or use a listed model"
         )
     elif lines:
         detail = f"a line exists but its cost is 0 and approx_tokens is false, in {ledger.path}"
@@ -97,6 +110,27 @@ def _usd(value: object) -> str:
 
 def _positive(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _hint_for(error: NexusError) -> str:
+    """What to check, by what went wrong (the seed's NG hint when nothing more specific fits)."""
+    if isinstance(error, AuthenticationError | PermissionDeniedError):
+        return f"the provider rejected the API key: check {_key_var(error)}"
+    if isinstance(error, QuotaExhaustedError):
+        return "the provider's quota is used up (daily quota or balance): check the plan/billing"
+    if isinstance(error, RateLimitError):
+        return "the provider is rate limiting (429): check quota, backoff and cooldown"
+    if isinstance(error, NotFoundError):
+        return "the model or path is unknown to the provider: check the *_MODEL and *_BASE_URL"
+    if isinstance(error, ProviderTimeoutError | ProviderConnectionError):
+        return "the provider could not be reached in time: check *_BASE_URL, network, LLM_TIMEOUT_S"
+    if isinstance(error, ServerError):
+        return "the provider failed on its side (5xx): retry later, or check its status page"
+    return SEED_NG_HINT
 
 
 def _describe_failure(error: NexusError) -> str:

@@ -206,3 +206,80 @@ class TestEmulatorCommand:
         assert done.returncode == 3
         assert str(emulator.port) in done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
+
+
+class TestEnvironmentChoice:
+    def test_nexus_env_local_alone_never_starts_the_emulator(self, tmp_path: Path) -> None:
+        """NEXUS_ENV=local is a label: without --env local, smoke calls the configured provider."""
+        done = run(
+            [*NEXUS, "smoke", "--prompt", "hi", "--purpose", "ops"],
+            tmp_path,
+            NEXUS_ENV="local",
+            GEMINI_API_KEY="k-123456",
+            GEMINI_BASE_URL="http://127.0.0.1:9",
+        )
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "EMULATOR" not in done.stdout
+        assert "connection" in done.stdout
+
+    def test_empty_prompt_is_bad_input(self, tmp_path: Path) -> None:
+        """An empty --prompt exits 2 instead of sending nothing."""
+        done = run(
+            [*NEXUS, "smoke", "--prompt", " ", "--purpose", "ops", "--env", "local"], tmp_path
+        )
+        assert done.returncode == 2
+        assert "--prompt is empty" in done.stderr
+
+    def test_non_ascii_key_is_a_config_error(self, tmp_path: Path) -> None:
+        """A key HTTP cannot carry is refused up front, without echoing it."""
+        done = run(
+            [*NEXUS, "smoke", "--prompt", "hi", "--purpose", "ops"],
+            tmp_path,
+            GEMINI_API_KEY="ключ-secret",
+        )
+        assert done.returncode == 2
+        assert "GEMINI_API_KEY" in done.stderr
+        assert "ключ" not in done.stderr
+
+    def test_local_emulator_names_what_it_serves(self, tmp_path: Path) -> None:
+        """--provider openai on local says the emulator serves gemini, not 'use --env local'."""
+        done = run(
+            [
+                *NEXUS,
+                "smoke",
+                "--prompt",
+                "hi",
+                "--purpose",
+                "ops",
+                "--env",
+                "local",
+                "--provider",
+                "openai",
+            ],
+            tmp_path,
+        )
+        assert done.returncode == 2
+        assert "emulator serves gemini" in done.stderr
+
+    def test_unpriced_model_is_named(self, tmp_path: Path) -> None:
+        """A model missing from the price table makes the ledger check NG with that reason."""
+        done = run(
+            [*NEXUS, "smoke", "--prompt", "hi", "--purpose", "ops", "--env", "local"],
+            tmp_path,
+            GEMINI_MODEL="gemini-9-experimental",
+        )
+        assert done.returncode == 1
+        assert "not in the price table" in done.stdout
+        assert "LLM_PRICES_PATH" in done.stdout
+
+    def test_proxy_variables_never_carry_emulator_traffic(self, tmp_path: Path) -> None:
+        """HTTP(S)_PROXY does not apply to loopback: the local smoke still passes."""
+        proxy = "http://127.0.0.1:9"
+        done = run(
+            [*NEXUS, "smoke", "--prompt", "hi", "--purpose", "ops", "--env", "local"],
+            tmp_path,
+            HTTP_PROXY=proxy,
+            HTTPS_PROXY=proxy,
+            ALL_PROXY=proxy,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr

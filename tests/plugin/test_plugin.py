@@ -193,6 +193,18 @@ class TestScorecard:
         assert "sk-very-secret-value" not in text
         assert "***" in text
 
+    def test_crashed_worker_is_an_error_not_no_data(self, pytester: pytest.Pytester) -> None:
+        """A check whose worker process dies shows as ERROR on its row, never as NO DATA."""
+        pytester.makepyfile(
+            "import os\nfrom pytest_nexus_rehearsal import rehearsal\n"
+            "@rehearsal.check(1)\ndef test_dies():\n    os._exit(1)\n"
+        )
+        out = pytester.path / "card.md"
+        pytester.runpytest_subprocess("-n", "1", "--scorecard", str(out))
+        card = scorecard_json(out)
+        assert statuses(card)["1"] == "ERROR"
+        assert not str(card["verdict"]).startswith("NO DATA")
+
     def test_xdist_controller_writes_the_same_rows(self, pytester: pytest.Pytester) -> None:
         """Under -n 2 the controller gathers every worker's rows and writes one scorecard."""
         pytester.makepyfile(test_checks=CHECKS)
@@ -220,11 +232,57 @@ class TestEnvironmentOption:
     def test_env_variable_is_a_source_too(
         self, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """NEXUS_ENV selects the environment when no option is given, and is named in errors."""
+        """In a rehearsal run NEXUS_ENV selects the environment and is named in errors."""
         monkeypatch.setenv("NEXUS_ENV", "bad env")
-        result = pytester.runpytest()
+        result = pytester.runpytest("--scorecard", "card.md")
         assert result.ret == pytest.ExitCode.USAGE_ERROR
         result.stderr.fnmatch_lines(["*NEXUS_ENV='bad env' is invalid*"])
+
+    def test_env_variable_alone_leaves_other_sessions_alone(
+        self, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """An application's NEXUS_ENV and settings never affect its own, unrelated tests."""
+        monkeypatch.setenv("NEXUS_ENV", "prod")
+        monkeypatch.setenv("LLM_DEFAULT_TEAM", "not a valid team")
+        pytester.makepyfile("def test_plain():\n    pass\n")
+        result = pytester.runpytest()
+        result.assert_outcomes(passed=1)
+        assert "nexus rehearsal" not in result.stdout.str()
+
+    def test_bad_local_setting_is_one_line_without_secrets(
+        self, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A bad setting stops a local rehearsal in one line and never prints the environment."""
+        monkeypatch.setenv("GEMINI_API_KEY", "AIza-leak-me-not")
+        monkeypatch.setenv("SLACK_WEBHOOK_URL", "https://hooks.example.invalid/leak-me-not")
+        monkeypatch.setenv("LLM_DEFAULT_TEAM", "a b")
+        result = pytester.runpytest_subprocess("--pyargs", "rehearsal_tests", "--nexus-env=local")
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        output = result.stdout.str() + result.stderr.str()
+        assert "LLM_DEFAULT_TEAM='a b' is invalid" in output
+        assert "leak-me-not" not in output
+
+    def test_staging_without_a_key_stops_at_start(self, pytester: pytest.Pytester) -> None:
+        """A real environment with no provider key is a usage error before any test runs."""
+        result = pytester.runpytest("--nexus-env=staging")
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines(["*'staging'*no LLM provider configured*GEMINI_API_KEY*"])
+
+    def test_unknown_profile_name_is_refused(
+        self, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """With profiles defined, a misspelt environment name is refused, naming the real ones."""
+        monkeypatch.setenv("GEMINI_API_KEY", "k-123456")
+        pytester.makefile(".toml", nexus='[environments.staging]\nLLM_DEFAULT_TEAM = "ops"\n')
+        result = pytester.runpytest("--nexus-env=stagign")
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines(["*stagign*one of the profiles defined here: staging*"])
+
+    def test_unwritable_scorecard_stops_at_start(self, pytester: pytest.Pytester) -> None:
+        """A scorecard path that is a directory is refused before the rehearsal runs."""
+        result = pytester.runpytest("--scorecard", str(pytester.path))
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines(["*is a directory*"])
 
     def test_header_says_emulator_loudly(self, pytester: pytest.Pytester) -> None:
         """With --nexus-env=local the session header says the emulator answers."""
