@@ -93,7 +93,9 @@ def _check_outputs(config: pytest.Config) -> None:
     try:  # like --junitxml: missing directories are made, now rather than after the run
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise pytest.UsageError(f"--scorecard={path}: cannot create {parent} ({exc.strerror})")
+        raise pytest.UsageError(
+            f"--scorecard={path}: cannot create {parent} ({exc.strerror})"
+        ) from None
     if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise pytest.UsageError(f"--scorecard={path}: not writable")
 
