@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import TypeVar
 
@@ -17,7 +17,7 @@ from .errors import (
     ProviderError,
     ProviderTimeoutError,
 )
-from .pipeline import CallPipeline, CallPlan, Outcome, Send, Sleep
+from .pipeline import CallOptions, CallPipeline, CallPlan, Outcome, Send, Sleep
 from .tags import resolve_tags
 from .types import ChatRequest, HttpReply, Message, Response
 
@@ -113,6 +113,8 @@ class _ClientBase:
         temperature: float | None,
         max_tokens: int | None,
         json_mode: bool,
+        dedupe: bool | None,
+        dedupe_ttl_s: float | None,
     ) -> CallPlan:
         request = build_chat_request(
             prompt,
@@ -125,7 +127,10 @@ class _ClientBase:
         )
         # Tags resolve here, in the caller's context, before any await or thread hop.
         tags = resolve_tags(self.settings, team=team, project=project, purpose=purpose)
-        return self.pipeline.run(request, tags, provider=provider)
+        if dedupe_ttl_s is not None and dedupe_ttl_s < 0:
+            raise ValueError(f"dedupe_ttl_s={dedupe_ttl_s!r} is invalid: expected seconds >= 0")
+        options = CallOptions(provider=provider, dedupe=dedupe, dedupe_ttl_s=dedupe_ttl_s)
+        return self.pipeline.run(request, tags, options)
 
 
 class Client(_ClientBase):
@@ -134,6 +139,10 @@ class Client(_ClientBase):
     Args:
         settings: defaults to `Settings.from_env()`.
         transport: an httpx transport, e.g. `httpx.MockTransport` in tests.
+        pipeline: a pre-built pipeline (to inject a store, clocks or a recorder).
+        sleep: how to wait between retries (tests pass a fake clock's sleep).
+
+    `generate(..., dedupe=False)` skips dedupe for one call; `dedupe_ttl_s=` sets its TTL.
     """
 
     def __init__(
@@ -142,8 +151,10 @@ class Client(_ClientBase):
         *,
         transport: httpx.BaseTransport | None = None,
         pipeline: CallPipeline | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         super().__init__(settings, pipeline)
+        self._sleep = sleep
         self._http = httpx.Client(
             transport=transport,
             timeout=self.settings.timeout_s,
@@ -164,6 +175,8 @@ class Client(_ClientBase):
         temperature: float | None = None,
         max_tokens: int | None = None,
         json_mode: bool = False,
+        dedupe: bool | None = None,
+        dedupe_ttl_s: float | None = None,
     ) -> Response:
         """Ask the first available provider; record the call; return its `Response`."""
         plan = self._plan(
@@ -178,6 +191,8 @@ class Client(_ClientBase):
             temperature=temperature,
             max_tokens=max_tokens,
             json_mode=json_mode,
+            dedupe=dedupe,
+            dedupe_ttl_s=dedupe_ttl_s,
         )
         outcome: Outcome = None
         try:
@@ -186,7 +201,7 @@ class Client(_ClientBase):
                 if isinstance(effect, Send):
                     outcome = self._send(effect)
                 else:
-                    time.sleep(effect.seconds)
+                    self._sleep(effect.seconds)
                     outcome = None
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
@@ -230,8 +245,10 @@ class AsyncClient(_ClientBase):
         transport: httpx.AsyncBaseTransport | None = None,
         pipeline: CallPipeline | None = None,
         max_connections: int = 100,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         super().__init__(settings, pipeline)
+        self._sleep = sleep
         limits = httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
         )
@@ -256,6 +273,8 @@ class AsyncClient(_ClientBase):
         temperature: float | None = None,
         max_tokens: int | None = None,
         json_mode: bool = False,
+        dedupe: bool | None = None,
+        dedupe_ttl_s: float | None = None,
     ) -> Response:
         """Ask the first available provider; record the call; return its `Response`."""
         plan = self._plan(
@@ -270,6 +289,8 @@ class AsyncClient(_ClientBase):
             temperature=temperature,
             max_tokens=max_tokens,
             json_mode=json_mode,
+            dedupe=dedupe,
+            dedupe_ttl_s=dedupe_ttl_s,
         )
         outcome: Outcome = None
         try:
@@ -278,7 +299,7 @@ class AsyncClient(_ClientBase):
                 if isinstance(effect, Send):
                     outcome = await self._send(effect)
                 elif isinstance(effect, Sleep):
-                    await asyncio.sleep(effect.seconds)
+                    await self._sleep(effect.seconds)
                     outcome = None
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]

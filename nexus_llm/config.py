@@ -115,6 +115,28 @@ def provider_key_variables() -> list[str]:
 
 
 @dataclass(frozen=True, slots=True)
+class ProtectionSettings:
+    """Retry, breaker, dedupe and state-store knobs (DESIGN §2, issue 4); see the README."""
+
+    redis_url: Secret | None = None
+    redis_timeout_s: float = 0.25
+    state_path: Path | None = None  # None: llm_state.sqlite3 beside the audit log
+    retry_max_attempts: int = 3
+    retry_base_s: float = 0.5
+    retry_max_delay_s: float = 20.0
+    call_deadline_s: float = 60.0
+    breaker_failure_threshold: int = 5
+    breaker_failure_rate: float = 0.5
+    breaker_min_calls: int = 20
+    breaker_window_s: float = 60.0
+    breaker_cooldown_s: float = 30.0
+    breaker_half_open_probes: int = 1
+    dedupe_enabled: bool = True
+    dedupe_ttl_s: float = 300.0
+    dedupe_wait_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything Nexus reads from the environment. Build with `Settings.from_env()`."""
 
@@ -135,6 +157,7 @@ class Settings:
     timeout_s: float = 30.0
     log_prompts: bool = False
     prices_path: Path | None = None
+    protection: ProtectionSettings = field(default_factory=lambda: ProtectionSettings())
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -189,7 +212,13 @@ class Settings:
             timeout_s=timeout_s,
             log_prompts=_parse(src, "LLM_LOG_PROMPTS", False, _bool, "true|false|1|0|yes|no"),
             prices_path=_parse(src, "LLM_PRICES_PATH", None, _path, "a path to a JSON price table"),
+            protection=_protection_settings(src),
         )
+
+    @property
+    def state_path(self) -> Path:
+        """The SQLite state file: `LLM_STATE_PATH`, else beside the audit log."""
+        return self.protection.state_path or self.audit_log_path.parent / "llm_state.sqlite3"
 
     def configured_providers(self) -> list[ProviderSettings]:
         """Providers in `provider_order` that have a key, in that order."""
@@ -267,6 +296,75 @@ def _provider_settings(src: Mapping[str, str], name: str, timeout_s: float) -> P
         ),
         timeout_s=timeout_s,
     )
+
+
+def _protection_settings(src: Mapping[str, str]) -> ProtectionSettings:
+    d = ProtectionSettings()
+    seconds, positive = "a number of seconds > 0", "a whole number > 0"
+    redis = src.get("REDIS_URL", "").strip()
+    if redis and not redis.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError("REDIS_URL", "<redacted>", "a redis://, rediss:// or unix:// URL")
+    return ProtectionSettings(
+        redis_url=Secret(redis) if redis else None,
+        redis_timeout_s=_parse(src, "REDIS_TIMEOUT_S", d.redis_timeout_s, _positive_float, seconds),
+        state_path=_parse(src, "LLM_STATE_PATH", None, _path, "a file path"),
+        retry_max_attempts=_parse(
+            src, "LLM_RETRY_MAX_ATTEMPTS", d.retry_max_attempts, _positive_int, positive
+        ),
+        retry_base_s=_parse(src, "LLM_RETRY_BASE_S", d.retry_base_s, _positive_float, seconds),
+        retry_max_delay_s=_parse(
+            src, "LLM_RETRY_MAX_DELAY_S", d.retry_max_delay_s, _positive_float, seconds
+        ),
+        call_deadline_s=_parse(
+            src, "LLM_CALL_DEADLINE_S", d.call_deadline_s, _positive_float, seconds
+        ),
+        breaker_failure_threshold=_parse(
+            src,
+            "LLM_BREAKER_FAILURE_THRESHOLD",
+            d.breaker_failure_threshold,
+            _positive_int,
+            positive,
+        ),
+        breaker_failure_rate=_parse(
+            src,
+            "LLM_BREAKER_FAILURE_RATE",
+            d.breaker_failure_rate,
+            _fraction,
+            "a fraction between 0 (exclusive) and 1",
+        ),
+        breaker_min_calls=_parse(
+            src, "LLM_BREAKER_MIN_CALLS", d.breaker_min_calls, _positive_int, positive
+        ),
+        breaker_window_s=_parse(
+            src, "LLM_BREAKER_WINDOW_S", d.breaker_window_s, _positive_float, seconds
+        ),
+        breaker_cooldown_s=_parse(
+            src, "LLM_BREAKER_COOLDOWN_S", d.breaker_cooldown_s, _positive_float, seconds
+        ),
+        breaker_half_open_probes=_parse(
+            src,
+            "LLM_BREAKER_HALF_OPEN_PROBES",
+            d.breaker_half_open_probes,
+            _positive_int,
+            positive,
+        ),
+        dedupe_enabled=_parse(src, "LLM_DEDUPE", d.dedupe_enabled, _bool, "true|false"),
+        dedupe_ttl_s=_parse(
+            src,
+            "LLM_DEDUPE_TTL_S",
+            d.dedupe_ttl_s,
+            _non_negative_float,
+            "a number of seconds >= 0 (0 turns dedupe off)",
+        ),
+        dedupe_wait_s=_parse(src, "LLM_DEDUPE_WAIT_S", d.dedupe_wait_s, _positive_float, seconds),
+    )
+
+
+def _fraction(raw: str) -> float:
+    value = _positive_float(raw)
+    if value > 1:
+        raise ValueError(raw)
+    return value
 
 
 def _webhook(src: Mapping[str, str], name: str) -> Secret | None:

@@ -3,16 +3,20 @@
 `CallPipeline.run()` is a generator that *describes* a call: it yields effects (`Send` an HTTP
 request, `Sleep`) and receives their outcomes, and returns the `Response`. The sync shell drives
 it with httpx and `time.sleep`, the async shell with an async transport and `asyncio.sleep`. All
-decisions (which provider, what to record, what to raise) live here, once.
+decisions (which provider, when to retry, what to record, what to raise) live here, once.
 
-Stages, in order: tags (resolved by the shell, in the caller's context) → router (providers in
-`LLM_PROVIDER_ORDER` that have a key and an adapter) → attempt → record. Later stages (dedupe
-before the router, retry around the attempt, the breaker beside the router) slot in without
-changing the shells.
+Stages, in order: tags (resolved by the shell, in the caller's context) → dedupe (a cached
+answer, or wait for an identical call in flight) → router (providers in `LLM_PROVIDER_ORDER`
+with a key, an adapter and a breaker that admits the call; failover to the next) → retry
+(backoff with full jitter, bounded by attempts and the call deadline) → attempt → record.
+
+State-store calls (breaker, dedupe) are made inline: they are local file or short-timeout
+Redis operations, and a Redis outage falls back to the local store after one timeout.
 """
 
 from __future__ import annotations
 
+import random
 import time
 import uuid
 from collections.abc import Callable, Generator
@@ -22,7 +26,11 @@ from .config import Settings
 from .errors import NoProviderAvailableError, ProviderError
 from .observe.pricing import PriceTable, estimate_tokens
 from .observe.recorder import CallContext, Recorder
+from .protect.backoff import RetryPolicy
+from .protect.breaker import BreakerConfig, CircuitBreaker, counts_against_breaker
+from .protect.dedupe import CachedAnswer, DedupeCache, dedupe_key
 from .providers import adapter_for
+from .state import StateStore
 from .tags import ResolvedTags
 from .types import ChatRequest, HttpReply, HttpRequest, ProviderReply, Response, Usage
 
@@ -46,6 +54,18 @@ class Sleep:
 Effect = Send | Sleep
 Outcome = HttpReply | ProviderError | None
 CallPlan = Generator[Effect, Outcome, Response]
+_DedupePlan = Generator[Effect, Outcome, "Response | bytes | None"]
+
+_POLL_FIRST_S, _POLL_MAX_S = 0.02, 0.25  # how often a waiter looks for the in-flight answer
+
+
+@dataclass(frozen=True, slots=True)
+class CallOptions:
+    """Per-call switches (None: the settings decide)."""
+
+    provider: str | None = None
+    dedupe: bool | None = None
+    dedupe_ttl_s: float | None = None
 
 
 class CallPipeline:
@@ -55,48 +75,199 @@ class CallPipeline:
         *,
         recorder: Recorder | None = None,
         prices: PriceTable | None = None,
+        store: StateStore | None = None,
         monotonic: Callable[[], float] = time.perf_counter,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
     ) -> None:
         self.settings = settings
         self.recorder = recorder or Recorder(settings)
         self.prices = prices or PriceTable.load(settings.prices_path)
+        self.store = store or self._open_store()
         self._monotonic = monotonic
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        knobs = settings.protection
+        self.retry = RetryPolicy(
+            max_attempts=knobs.retry_max_attempts,
+            base_s=knobs.retry_base_s,
+            max_delay_s=knobs.retry_max_delay_s,
+            deadline_s=knobs.call_deadline_s,
+        )
+        breaker_config = BreakerConfig(
+            failure_threshold=knobs.breaker_failure_threshold,
+            failure_rate=knobs.breaker_failure_rate,
+            min_calls=knobs.breaker_min_calls,
+            window_s=knobs.breaker_window_s,
+            cooldown_s=knobs.breaker_cooldown_s,
+            half_open_probes=knobs.breaker_half_open_probes,
+            probe_timeout_s=knobs.call_deadline_s,
+        )
+        self.breakers = {
+            name: CircuitBreaker(
+                self.store,
+                name,
+                breaker_config,
+                on_transition=self._breaker_sink(name),
+                clock=clock,
+            )
+            for name in settings.providers
+        }
+        self.dedupe = DedupeCache(self.store)
+
+    def _open_store(self) -> StateStore:
+        from .state.factory import open_store
+
+        knobs = self.settings.protection
+        return open_store(
+            redis_url=knobs.redis_url.reveal() if knobs.redis_url else None,
+            state_path=self.settings.state_path,
+            redis_timeout_s=knobs.redis_timeout_s,
+            on_degraded=self.recorder.state_degraded,
+            on_recovered=self.recorder.state_recovered,
+        )
+
+    def _breaker_sink(self, provider: str) -> Callable[[str, dict[str, object]], None]:
+        def sink(event: str, fields: dict[str, object]) -> None:
+            self.recorder.breaker_transition(provider, event, fields)
+
+        return sink
 
     def run(
-        self, request: ChatRequest, tags: ResolvedTags, *, provider: str | None = None
+        self, request: ChatRequest, tags: ResolvedTags, options: CallOptions | None = None
     ) -> CallPlan:
+        options = options or CallOptions()
         ctx = CallContext.create(
             uuid.uuid4().hex, request, tags, log_prompts=self.settings.log_prompts
         )
         try:
-            return (yield from self._run(ctx, request, provider))
+            return (yield from self._run(ctx, request, options))
         except (ProviderError, NoProviderAvailableError) as error:
             error.request_id = ctx.request_id
             raise
 
-    def _run(self, ctx: CallContext, request: ChatRequest, provider: str | None) -> CallPlan:
-        route, skipped = self._route(provider)
+    def _run(self, ctx: CallContext, request: ChatRequest, options: CallOptions) -> CallPlan:
+        route, skipped = self._route(options.provider)
         if not route:
             raise NoProviderAvailableError(skipped)
+        knobs = self.settings.protection
+        ttl = knobs.dedupe_ttl_s if options.dedupe_ttl_s is None else options.dedupe_ttl_s
+        enabled = knobs.dedupe_enabled if options.dedupe is None else options.dedupe
+        if not enabled or ttl <= 0:
+            return (yield from self._failover(ctx, request, route, skipped))
+        model = request.model or self.settings.providers[route[0]].model
+        key = dedupe_key(request, model, ctx.tags)
+        claimed = yield from self._dedupe_or_claim(ctx, key)
+        if isinstance(claimed, Response):
+            return claimed
+        try:
+            response = yield from self._failover(ctx, request, route, skipped)
+        except BaseException:
+            if claimed is not None:
+                self.dedupe.release(key, claimed)  # errors are never cached; waiters retry
+            raise
+        if claimed is not None:
+            self.dedupe.fulfil(key, _cached(response), ttl_s=ttl, token=claimed)
+        return response
+
+    def _dedupe_or_claim(self, ctx: CallContext, key: str) -> _DedupePlan:
+        """A hit → its Response; the right to call → the lock token; gave up waiting → None."""
+        waited, poll = 0.0, _POLL_FIRST_S
+        lock_ttl = self.settings.protection.call_deadline_s + 5.0
+        while True:
+            hit = self.dedupe.lookup(key)
+            if hit is not None:
+                return self._dedupe_hit(ctx, hit, kind="cache" if waited == 0 else "in_flight")
+            token = self.dedupe.claim(key, ttl_s=lock_ttl)
+            if token is not None:
+                return token
+            if waited >= self.settings.protection.dedupe_wait_s:
+                return None  # the first caller is too slow: ask the provider ourselves
+            yield Sleep(poll)
+            waited += poll
+            poll = min(poll * 1.5, _POLL_MAX_S)
+
+    def _dedupe_hit(self, ctx: CallContext, hit: CachedAnswer, *, kind: str) -> Response:
+        self.recorder.dedupe_hit(ctx, hit, kind=kind)
+        return Response(
+            text=hit.text,
+            finish_reason=hit.finish_reason,
+            provider=hit.provider,
+            model=hit.model,
+            response_id=hit.response_id,
+            request_id=ctx.request_id,
+            usage=hit.usage,
+            approx_tokens=hit.approx_tokens,
+            cost_usd=0.0,
+            price_version=hit.price_version,
+            latency_ms=0.0,
+            team=ctx.tags.team,
+            project=ctx.tags.project,
+            purpose=ctx.tags.purpose,
+            dedupe_hit=True,
+            extra={"original_request_id": hit.request_id, "saved_cost_usd": hit.cost_usd},
+        )
+
+    def _failover(
+        self,
+        ctx: CallContext,
+        request: ChatRequest,
+        route: list[str],
+        skipped: list[tuple[str, str]],
+    ) -> CallPlan:
         reasons = list(skipped)
         last_error: ProviderError | None = None
         for position, name in enumerate(route):
+            following = route[position + 1] if position + 1 < len(route) else None
+            breaker = self.breakers[name]
+            admission, why = breaker.admit()
+            if admission == "denied":
+                reasons.append((name, why))
+                if following:
+                    self.recorder.fallback(
+                        ctx, from_provider=name, to_provider=following, reason="breaker_open"
+                    )
+                continue
             try:
-                return (yield from self._attempt(ctx, request, name, attempt=1))
+                response = yield from self._with_retries(ctx, request, name)
             except ProviderError as error:
                 last_error = error
                 reasons.append((name, str(error)))
-                if position + 1 < len(route):
+                if counts_against_breaker(error):
+                    breaker.record_failure(error.error_type)
+                else:
+                    breaker.record_success()  # it answered: the request, not the provider, failed
+                if following:
                     self.recorder.fallback(
-                        ctx,
-                        from_provider=name,
-                        to_provider=route[position + 1],
-                        reason=error.error_type,
+                        ctx, from_provider=name, to_provider=following, reason=error.error_type
                     )
-        assert last_error is not None
-        if len(route) == 1:
+                continue
+            breaker.record_success()
+            return response
+        if last_error is not None and len(route) == 1:
             raise last_error  # one provider: its own typed error says the most
         raise NoProviderAvailableError(reasons) from last_error
+
+    def _with_retries(self, ctx: CallContext, request: ChatRequest, name: str) -> CallPlan:
+        started = self._monotonic()
+        attempt = 1
+        while True:
+            remaining = self.retry.deadline_s - (self._monotonic() - started)
+            try:
+                return (
+                    yield from self._attempt(
+                        ctx, request, name, attempt=attempt, budget_s=max(remaining, 0.001)
+                    )
+                )
+            except ProviderError as error:
+                elapsed = self._monotonic() - started
+                wait = self.retry.next_wait(
+                    error, attempt=attempt, elapsed_s=elapsed, rng=self._rng
+                )
+                if wait is None:
+                    raise
+                self.recorder.retry(ctx, provider=name, attempt=attempt, wait_s=wait, error=error)
+                yield Sleep(wait)
+                attempt += 1
 
     def _route(self, only: str | None) -> tuple[list[str], list[tuple[str, str]]]:
         """Providers to try, in order, and the ones skipped with the reason."""
@@ -116,7 +287,7 @@ class CallPipeline:
         return route, skipped
 
     def _attempt(
-        self, ctx: CallContext, request: ChatRequest, name: str, *, attempt: int
+        self, ctx: CallContext, request: ChatRequest, name: str, *, attempt: int, budget_s: float
     ) -> CallPlan:
         adapter = adapter_for(name)
         assert adapter is not None
@@ -124,7 +295,9 @@ class CallPipeline:
         model = request.model or provider_settings.model
         http_request = adapter.build_request(request, provider_settings)
         started = self._monotonic()
-        outcome = yield Send(http_request, provider_settings.timeout_s, name)
+        # One attempt never outlives the call's deadline.
+        timeout_s = min(provider_settings.timeout_s, budget_s)
+        outcome = yield Send(http_request, timeout_s, name)
         try:
             if isinstance(outcome, ProviderError):
                 raise outcome
@@ -186,3 +359,18 @@ class CallPipeline:
             project=ctx.tags.project,
             purpose=ctx.tags.purpose,
         )
+
+
+def _cached(response: Response) -> CachedAnswer:
+    return CachedAnswer(
+        text=response.text,
+        finish_reason=response.finish_reason,
+        provider=response.provider,
+        model=response.model,
+        response_id=response.response_id,
+        request_id=response.request_id,
+        usage=response.usage,
+        approx_tokens=response.approx_tokens,
+        cost_usd=response.cost_usd,
+        price_version=response.price_version,
+    )

@@ -100,4 +100,5 @@ class Response:
     team: str
     project: str
     purpose: str
+    dedupe_hit: bool = False
     extra: Mapping[str, object] = field(default_factory=dict)

@@ -4,10 +4,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from nexus_llm.errors import ConfigError
+
+if TYPE_CHECKING:
+    from nexus_llm import Client
+
+    from .environments import NexusEnvironment
 
 EXIT_OK, EXIT_NG, EXIT_USAGE, EXIT_DEPENDENCY = 0, 1, 2, 3
 
@@ -40,6 +48,33 @@ def _port(raw: str) -> int:
     return value
 
 
+def _count(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 2 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"{raw!r} is invalid for --n: expected 2-100")
+    return value
+
+
+def _call_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags every calling subcommand shares, as the seed spells them."""
+    parser.add_argument("--prompt", required=True, help="the prompt to send")
+    parser.add_argument("--purpose", required=True, type=_label_arg("purpose"))
+    parser.add_argument("--team", type=_label_arg("team"), help="default: LLM_DEFAULT_TEAM")
+    parser.add_argument(
+        "--project", type=_label_arg("project"), help="default: LLM_DEFAULT_PROJECT"
+    )
+    parser.add_argument("--provider", help="call only this provider")
+    parser.add_argument(
+        "--env",
+        default=None,
+        help="'local' runs against the built-in emulator; another name loads that profile "
+        "(default: NEXUS_ENV, else the process environment as it is)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nexus", description="Rehearse the LLM operations loop (Nexus)."
@@ -52,18 +87,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="Make one LLM call and check that it left an llm_success audit line and a "
         "ledger line with a cost (or approx_tokens=true).",
     )
-    smoke.add_argument("--prompt", required=True, help="the prompt to send")
-    smoke.add_argument("--purpose", required=True, type=_label_arg("purpose"))
-    smoke.add_argument("--team", type=_label_arg("team"), help="default: LLM_DEFAULT_TEAM")
-    smoke.add_argument("--project", type=_label_arg("project"), help="default: LLM_DEFAULT_PROJECT")
-    smoke.add_argument("--provider", help="call only this provider")
-    smoke.add_argument(
-        "--env",
-        default=None,
-        help="'local' runs against the built-in emulator; another name loads that profile "
-        "(default: NEXUS_ENV, else the process environment as it is)",
-    )
+    _call_flags(smoke)
     smoke.set_defaults(handler=_cmd_smoke)
+
+    dedupe = sub.add_parser(
+        "dedupe",
+        help="check 4: N identical calls at once reach the provider once",
+        description="Send the same prompt N times at once and check that at most one call "
+        "reached the provider and the rest are llm_dedupe_hit with a zero-cost ledger line.",
+    )
+    _call_flags(dedupe)
+    dedupe.add_argument("--n", type=_count, default=5, help="how many identical calls (2-100)")
+    dedupe.set_defaults(handler=_cmd_dedupe)
 
     emulator = sub.add_parser(
         "emulator", help="run the provider emulator on 127.0.0.1 until Ctrl-C"
@@ -93,12 +128,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _cmd_smoke(args: argparse.Namespace) -> int:
-    import os
-
+@contextlib.contextmanager
+def _calling_environment(args: argparse.Namespace) -> Iterator[tuple[NexusEnvironment, Client]]:
+    """The environment a calling subcommand asked for, checked, with a client on it."""
     from nexus_llm import Client
 
-    from .checks.smoke import run_smoke
     from .environments import LOCAL, open_environment, usable_providers
 
     if not args.prompt.strip():
@@ -116,16 +150,42 @@ def _cmd_smoke(args: argparse.Namespace) -> int:
         if not usable:
             raise UsageError(_no_provider_message(args.provider, env.is_emulator))
         with Client(settings) as client:
-            result = run_smoke(
-                client,
-                prompt=args.prompt,
-                purpose=args.purpose,
-                team=args.team,
-                project=args.project,
-                provider=args.provider,
-            )
+            yield env, client
+
+
+def _cmd_smoke(args: argparse.Namespace) -> int:
+    from .checks.smoke import run_smoke
+
+    with _calling_environment(args) as (env, client):
+        result = run_smoke(
+            client,
+            prompt=args.prompt,
+            purpose=args.purpose,
+            team=args.team,
+            project=args.project,
+            provider=args.provider,
+        )
         print(result.render(header=f"nexus smoke — env {env.describe()}"))
-        return EXIT_OK if result.ok else EXIT_NG
+    return EXIT_OK if result.ok else EXIT_NG
+
+
+def _cmd_dedupe(args: argparse.Namespace) -> int:
+    from .checks.dedupe import run_dedupe
+
+    with _calling_environment(args) as (env, client):
+        emulator = env.emulator
+        result = run_dedupe(
+            client,
+            prompt=args.prompt,
+            n=args.n,
+            purpose=args.purpose,
+            team=args.team,
+            project=args.project,
+            provider=args.provider,
+            count_requests=(lambda: emulator.request_count("gemini")) if emulator else None,
+        )
+        print(result.render(header=f"nexus dedupe — env {env.describe()}"))
+    return EXIT_OK if result.ok else EXIT_NG
 
 
 def _no_provider_message(provider: str | None, emulated: bool) -> str:

@@ -4,14 +4,34 @@ from __future__ import annotations
 
 import pytest
 
+from nexus_llm import Client
 from pytest_nexus_rehearsal import rehearsal
+from pytest_nexus_rehearsal.checks.dedupe import run_dedupe
+from pytest_nexus_rehearsal.environments import NexusEnvironment
+from pytest_nexus_rehearsal.fixtures import ScorecardRow
 
 
 @rehearsal.ops
 @rehearsal.check(4)
-def test_dedupe_sends_one_call_for_identical_prompts() -> None:
-    """Five identical calls reach the provider once; the rest are llm_dedupe_hit."""
-    pytest.skip("not implemented yet: dedupe comes with the protections release")
+def test_dedupe_sends_one_call_for_identical_prompts(
+    llm_client: Client, nexus_env: NexusEnvironment, scorecard_row: ScorecardRow
+) -> None:
+    """Five identical calls at once reach the provider once; the rest are llm_dedupe_hit."""
+    emulator = nexus_env.emulator
+    result = run_dedupe(
+        llm_client,
+        prompt="same prompt",
+        n=5,
+        purpose="ops",
+        count_requests=(lambda: emulator.request_count("gemini")) if emulator else None,
+    )
+    scorecard_row.record(
+        measured=result.measured,
+        threshold=result.threshold,
+        evidence=result.evidence,
+        hint=result.hint,
+    )
+    assert result.ok, result.render(header=f"check 4 on {nexus_env.describe()}")
 
 
 @rehearsal.ops

@@ -30,6 +30,7 @@ EVENTS: Final = frozenset(
         "notify_failed",
         "job_run",
         "state_degraded",
+        "state_recovered",
     }
 )
 

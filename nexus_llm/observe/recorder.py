@@ -12,8 +12,11 @@ from dataclasses import dataclass
 
 from ..config import Settings
 from ..errors import ProviderError
+from ..protect.breaker import CLOSED, HALF_OPEN, OPEN, STATE_VALUES
+from ..protect.dedupe import CachedAnswer
 from ..tags import ResolvedTags
 from ..types import ChatRequest, ProviderReply, Usage
+from . import metrics
 from .audit import AuditLog, Clock, utc_now
 from .ledger import CostLedger, LedgerEntry
 from .pricing import Price
@@ -146,6 +149,63 @@ class Recorder:
         del event["model"]
         event.update(from_provider=from_provider, to_provider=to_provider, reason=reason)
         self._write_event("llm_fallback", event)
+        metrics.FALLBACKS.labels(from_provider, to_provider, reason).inc()
+
+    def retry(
+        self, ctx: CallContext, *, provider: str, attempt: int, wait_s: float, error: ProviderError
+    ) -> None:
+        event = ctx.fields(provider, "")
+        del event["model"]
+        event.update(
+            attempt=attempt,
+            next_attempt=attempt + 1,
+            wait_s=round(wait_s, 3),
+            reason=error.error_type,
+            status=error.status,
+            retry_after_s=error.retry_after_s,
+        )
+        self._write_event("llm_retry", event)
+        metrics.RETRIES.labels(provider, error.error_type).inc()
+
+    def dedupe_hit(self, ctx: CallContext, hit: CachedAnswer, *, kind: str) -> None:
+        event = ctx.fields(hit.provider, hit.model)
+        event.update(kind=kind, original_request_id=hit.request_id, saved_cost_usd=hit.cost_usd)
+        self._write_event("llm_dedupe_hit", event)
+        entry = LedgerEntry(
+            request_id=ctx.request_id,
+            provider=hit.provider,
+            model=hit.model,
+            team=ctx.tags.team,
+            project=ctx.tags.project,
+            purpose=ctx.tags.purpose,
+            input_tokens=0,  # nothing was sent: the tokens were paid for by the original
+            output_tokens=0,
+            cached_tokens=0,
+            reasoning_tokens=0,
+            actual_cost_usd=0.0,
+            approx_tokens=hit.approx_tokens,
+            price_version=hit.price_version,
+            dedupe_hit=True,
+            saved_cost_usd=hit.cost_usd,
+        )
+        try:
+            self.ledger.append(entry)
+        except OSError as exc:
+            self._write_failed(self.ledger.path, exc)
+        metrics.DEDUPE_HITS.labels(hit.provider, ctx.tags.purpose, kind).inc()
+
+    def breaker_transition(self, provider: str, event: str, fields: dict[str, object]) -> None:
+        self._write_event(event, {"provider": provider, **fields})
+        state = {"breaker_open": OPEN, "breaker_half_open": HALF_OPEN}.get(event, CLOSED)
+        metrics.BREAKER_STATE.labels(provider).set(STATE_VALUES[state])
+        metrics.BREAKER_TRANSITIONS.labels(provider, state).inc()
+
+    def state_degraded(self, reason: str) -> None:
+        self._write_event("state_degraded", {"reason": reason, "fallback": "local sqlite file"})
+        metrics.STATE_DEGRADED.labels("redis").inc()
+
+    def state_recovered(self, outage_s: float) -> None:
+        self._write_event("state_recovered", {"outage_s": round(outage_s, 3)})
 
     def _write_event(self, name: str, fields: dict[str, object]) -> None:
         try:

@@ -44,8 +44,9 @@ def run_smoke(
     audit = JsonlView(settings.audit_log_path)
     ledger = JsonlView(settings.cost_ledger_path)
     try:
+        # dedupe off: the smoke proves the provider path, not the cache
         response = client.generate(
-            prompt, purpose=purpose, team=team, project=project, provider=provider
+            prompt, purpose=purpose, team=team, project=project, provider=provider, dedupe=False
         )
     except NexusError as error:
         result.add("call", False, _one_line(_describe_failure(error)))

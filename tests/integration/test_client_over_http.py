@@ -32,6 +32,8 @@ def settings_for(emulator: Emulator, tmp_path: Path, **extra: str) -> Settings:
         "LLM_AUDIT_LOG_PATH": str(tmp_path / "logs" / "audit.jsonl"),
         "LLM_COST_LEDGER_PATH": str(tmp_path / "logs" / "ledger.jsonl"),
         "NEXUS_ENV": "test",
+        "LLM_DEDUPE": "false",  # these tests count provider calls; dedupe has its own tests
+        "LLM_RETRY_MAX_ATTEMPTS": "1",  # and see each fault once; retries have their own tests
         **extra,
     }
     return Settings.from_env(env)

@@ -322,19 +322,25 @@ class TestEnvironmentOption:
 class TestShippedChecklist:
     """The real `rehearsal_tests` package, as a user runs it."""
 
-    def test_installed_package_row_one_passes_rest_not_run(self, pytester: pytest.Pytester) -> None:
-        """`pytest --pyargs rehearsal_tests` on local: row 1 PASS with evidence, 2-8 NOT RUN."""
+    def test_installed_package_rows_one_and_four_pass(self, pytester: pytest.Pytester) -> None:
+        """`pytest --pyargs rehearsal_tests` on local: rows 1 and 4 PASS, the rest NOT RUN."""
         out = pytester.path / "scorecard.md"
         result = pytester.runpytest_subprocess(
             "--pyargs", "rehearsal_tests", "--scorecard", str(out)
         )
-        result.assert_outcomes(passed=1, skipped=8)
+        result.assert_outcomes(passed=2, skipped=7)
         card = scorecard_json(out)
         assert statuses(card) == {
             "1": "PASS",
-            **{str(n): "NOT RUN" for n in range(2, 9)},
+            "2": "NOT RUN",
+            "3": "NOT RUN",
+            "4": "PASS",
+            **{str(n): "NOT RUN" for n in range(5, 9)},
             "autoscore": "NOT RUN",
         }
+        row4 = card["rows"][3]  # type: ignore[index]
+        assert "1 provider call(s), 4 dedupe hit(s) of 5" in row4["measured"]
+        assert "emulator received 1 request(s)" in row4["evidence"]
         row1 = card["rows"][0]  # type: ignore[index]
         assert "llm_success" in row1["evidence"]
         assert "providers: gemini" in row1["evidence"]

@@ -62,6 +62,9 @@ def _settings(tmp_path: Path, **extra: str) -> Settings:
         "LLM_COST_LEDGER_PATH": str(tmp_path / "logs" / "ledger.jsonl"),
         "GEMINI_API_KEY": FAKE_KEY,
         "LLM_PROVIDER_ORDER": "gemini",
+        # These tests look at one call at a time; dedupe and retries have their own suites.
+        "LLM_DEDUPE": "false",
+        "LLM_RETRY_MAX_ATTEMPTS": "1",
         "NEXUS_ENV": "unit",
         "LLM_DEFAULT_TEAM": "platform",
         "LLM_DEFAULT_PROJECT": "core",

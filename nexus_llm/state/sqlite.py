@@ -1,0 +1,214 @@
+"""A state store in one SQLite file: the embedded default, safe across processes on one host."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+from .base import StoreUnavailableError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS nexus_state (
+    key TEXT PRIMARY KEY,
+    value BLOB NOT NULL,
+    expires_at REAL
+) WITHOUT ROWID
+"""
+_UPSERT = (
+    "INSERT INTO nexus_state (key, value, expires_at) VALUES (?, ?, ?) "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at"
+)
+# Expired rows are purged when touched; this sweep catches the ones nobody touches again.
+_SWEEP_INTERVAL_S = 60.0
+_BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+
+
+class SQLiteStore:
+    """A `StateStore` in a SQLite file (WAL mode), shared by every process that opens the path.
+
+    Each process opens its own connection. Within a process all threads share that one
+    connection behind a lock: SQLite lets only one writer in at a time anyway, and every
+    operation here is a few microseconds, so per-thread connections would buy little and leave
+    connections of finished threads open. A process forked with a store open opens a fresh
+    connection on first use (SQLite connections must not cross a fork).
+
+    Conditional writes run in `BEGIN IMMEDIATE` transactions, so the read and the write are one
+    atomic step across processes; a writer waits for another one up to `busy_timeout_s`.
+    Expiry is measured on `clock`; expired rows are absent, purged when touched and swept about
+    once a minute.
+
+    Args:
+        path: the database file; missing parent folders are created.
+        clock: seconds, for TTLs (inject a fake one in tests).
+        busy_timeout_s: how long to wait for another process's write before giving up with
+            `StoreUnavailableError`.
+
+    Raises:
+        StoreUnavailableError: the file cannot be created, opened or written, or is not a
+            SQLite database — a one-line message naming the path.
+    """
+
+    name = "sqlite"
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        clock: Callable[[], float] = time.time,
+        busy_timeout_s: float = 5.0,
+    ) -> None:
+        self.path = Path(path)
+        self._clock = clock
+        self._busy_timeout_s = busy_timeout_s
+        self._lock = threading.Lock()
+        self._next_sweep = float("-inf")
+        self._pid = os.getpid()
+        # Connections inherited through fork(): kept referenced and never closed here, because
+        # closing one in the child could checkpoint or remove the WAL the parent still uses.
+        self._inherited: list[sqlite3.Connection] = []
+        self._conn = self._open()
+
+    def get(self, key: str) -> bytes | None:
+        with self._session() as conn:
+            return self._live(conn, key, self._clock())
+
+    def put(self, key: str, value: bytes, *, ttl_s: float | None = None) -> None:
+        with self._write() as (conn, now):
+            conn.execute(_UPSERT, (key, value, _expiry(now, ttl_s)))
+
+    def add(self, key: str, value: bytes, *, ttl_s: float) -> bool:
+        with self._write() as (conn, now):
+            if self._live(conn, key, now) is not None:
+                return False
+            conn.execute(_UPSERT, (key, value, _expiry(now, ttl_s)))
+            return True
+
+    def compare_and_swap(
+        self, key: str, expected: bytes | None, new: bytes, *, ttl_s: float | None = None
+    ) -> bool:
+        with self._write() as (conn, now):
+            if self._live(conn, key, now) != expected:
+                return False
+            conn.execute(_UPSERT, (key, new, _expiry(now, ttl_s)))
+            return True
+
+    def delete(self, key: str, *, only_if: bytes | None = None) -> bool:
+        with self._write() as (conn, now):
+            current = self._live(conn, key, now)
+            if current is None or (only_if is not None and current != only_if):
+                return False
+            conn.execute("DELETE FROM nexus_state WHERE key = ?", (key,))
+            return True
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise self._unavailable(exc.strerror or type(exc).__name__) from exc
+        try:
+            # isolation_level=None: no implicit transactions; we issue BEGIN/COMMIT ourselves.
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self._busy_timeout_s,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+        except sqlite3.Error as exc:
+            raise self._unavailable(str(exc)) from exc
+        try:
+            self._prepare(conn)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise self._unavailable(str(exc)) from exc
+        return conn
+
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        # Switching a fresh file to WAL takes an exclusive lock and may report "locked" at once
+        # (not through the busy handler) while other processes open the same file.
+        deadline = time.monotonic() + self._busy_timeout_s
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                # NORMAL is safe from corruption in WAL mode; a power cut may lose the last
+                # writes, which for breaker state, dedupe entries and locks is acceptable.
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute(_SCHEMA)
+                return
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.01)
+
+    @contextmanager
+    def _session(self) -> Iterator[sqlite3.Connection]:
+        if self._pid != os.getpid():
+            self._after_fork()
+        with self._lock:
+            try:
+                yield self._conn
+            except sqlite3.Error as exc:
+                raise self._unavailable(str(exc)) from exc
+
+    @contextmanager
+    def _write(self) -> Iterator[tuple[sqlite3.Connection, float]]:
+        with self._session() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                # Read the clock once the write lock is held, so "now" is ordered with the
+                # other processes' writes.
+                now = self._clock()
+                yield conn, now
+                if now >= self._next_sweep:
+                    conn.execute(
+                        "DELETE FROM nexus_state WHERE expires_at IS NOT NULL AND expires_at <= ?",
+                        (now,),
+                    )
+                    self._next_sweep = now + _SWEEP_INTERVAL_S
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                raise
+
+    def _live(self, conn: sqlite3.Connection, key: str, now: float) -> bytes | None:
+        row = conn.execute(
+            "SELECT value, expires_at FROM nexus_state WHERE key = ?", (key,)
+        ).fetchone()
+        if row is None:
+            return None
+        value, expires_at = row
+        if expires_at is not None and expires_at <= now:
+            # The condition keeps a value another process has just renewed.
+            conn.execute(
+                "DELETE FROM nexus_state WHERE key = ? AND expires_at <= ?", (key, expires_at)
+            )
+            return None
+        return bytes(value)
+
+    def _after_fork(self) -> None:
+        self._inherited.append(self._conn)
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._conn = self._open()
+
+    def _unavailable(self, reason: str) -> StoreUnavailableError:
+        reason = " ".join(reason.split()) or "unknown error"
+        return StoreUnavailableError(f"state store {self.path}: {reason}")
+
+
+def _expiry(now: float, ttl_s: float | None) -> float | None:
+    return None if ttl_s is None else now + ttl_s
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    return (exc.sqlite_errorcode & 0xFF) in _BUSY_CODES
