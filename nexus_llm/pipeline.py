@@ -179,7 +179,12 @@ class CallPipeline:
                 return self._dedupe_hit(ctx, hit, kind="cache" if waited == 0 else "in_flight")
             token = self.dedupe.claim(key, ttl_s=lock_ttl)
             if token is not None:
-                return token
+                # The first caller may have answered and let go between our lookup and claim.
+                hit = self.dedupe.lookup(key)
+                if hit is None:
+                    return token
+                self.dedupe.release(key, token)
+                return self._dedupe_hit(ctx, hit, kind="cache" if waited == 0 else "in_flight")
             if waited >= self.settings.protection.dedupe_wait_s:
                 return None  # the first caller is too slow: ask the provider ourselves
             yield Sleep(poll)

@@ -33,7 +33,9 @@ class ResilientStore:
     node, so two nodes may both call a provider for the same request. Nothing is copied between
     the stores: on recovery the primary holds what it held before the outage (less what
     expired), and what was written to the fallback meanwhile stays there, unused, until it
-    expires. The fail-open choice trades exactness for availability, which is right for
+    expires. Around each switch a caller may not read what it wrote just before, on the other
+    store, and operations running while the primary is retried are served by the fallback. The
+    fail-open choice trades exactness for availability, which is right for
     protections that only save cost and load.
 
     Args:

@@ -112,8 +112,14 @@ class SQLiteStore:
     def _open(self) -> sqlite3.Connection:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError) as exc:
+            reason = f"cannot create folder {self.path.parent}: a file is in the way"
+            raise self._unavailable(reason) from exc
         except OSError as exc:
-            raise self._unavailable(exc.strerror or type(exc).__name__) from exc
+            reason = f"cannot create folder {self.path.parent}: {exc.strerror or exc}"
+            raise self._unavailable(reason) from exc
+        if self.path.is_dir():
+            raise self._unavailable("is a folder, not a database file")
         try:
             # isolation_level=None: no implicit transactions; we issue BEGIN/COMMIT ourselves.
             conn = sqlite3.connect(

@@ -383,3 +383,38 @@ class TestDedupe:
         assert fresh_emulator.request_count("gemini") == 1
         kinds = {e["kind"] for e in events(settings, "llm_dedupe_hit")}
         assert "in_flight" in kinds
+
+
+class LateAnswerStore(MemoryStore):
+    """Hides the cached answer from the first lookup: the answer lands between a waiter's
+    lookup and its claim, the interleaving that once sent a second request."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hidden_once = False
+
+    def get(self, key: str) -> bytes | None:
+        if key.startswith("dedupe:") and not self.hidden_once:
+            self.hidden_once = True
+            return None
+        return super().get(key)
+
+
+def test_answer_landing_between_lookup_and_claim_is_still_a_hit(
+    fresh_emulator: Emulator, tmp_path: Path
+) -> None:
+    """A caller that wins the lock after the first caller finished re-checks the cache first."""
+    settings = make_settings(fresh_emulator, tmp_path)
+    store = LateAnswerStore()
+    with Client(settings, pipeline=CallPipeline(settings, store=MemoryStore())) as first:
+        answer = first.generate("late", purpose="ops")
+        key = next(k for k in first.pipeline.store._data if k.startswith("dedupe:"))  # type: ignore[attr-defined]
+        raw = first.pipeline.store.get(key)
+    assert raw is not None
+    store.put(key, raw, ttl_s=60)
+    with Client(settings, pipeline=CallPipeline(settings, store=store)) as second:
+        reply = second.generate("late", purpose="ops")
+    assert store.hidden_once
+    assert reply.dedupe_hit
+    assert reply.text == answer.text
+    assert fresh_emulator.request_count("gemini") == 1

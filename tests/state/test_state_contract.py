@@ -42,7 +42,9 @@ class Backend:
     def require_lua(self) -> None:
         """Skip on fakeredis without `lupa`, which it needs to run Lua scripts."""
         if self.kind == "fakeredis" and importlib.util.find_spec("lupa") is None:
-            pytest.skip("fakeredis runs Lua only with `lupa` (fakeredis[lua]); real Redis covers it")
+            pytest.skip(
+                "fakeredis runs Lua only with `lupa` (fakeredis[lua]); real Redis covers it"
+            )
 
 
 @pytest.fixture(params=BACKENDS)
