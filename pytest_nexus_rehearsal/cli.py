@@ -58,13 +58,19 @@ def _count(raw: str) -> int:
     return value
 
 
-def _call_flags(parser: argparse.ArgumentParser) -> None:
+def _call_flags(parser: argparse.ArgumentParser, *, tags_required: bool = False) -> None:
     """The flags every calling subcommand shares, as the seed spells them."""
     parser.add_argument("--prompt", required=True, help="the prompt to send")
     parser.add_argument("--purpose", required=True, type=_label_arg("purpose"))
-    parser.add_argument("--team", type=_label_arg("team"), help="default: LLM_DEFAULT_TEAM")
+    default = "" if tags_required else " (default: LLM_DEFAULT_TEAM)"
     parser.add_argument(
-        "--project", type=_label_arg("project"), help="default: LLM_DEFAULT_PROJECT"
+        "--team", type=_label_arg("team"), required=tags_required, help="the team" + default
+    )
+    parser.add_argument(
+        "--project",
+        type=_label_arg("project"),
+        required=tags_required,
+        help="the project" + default.replace("TEAM", "PROJECT"),
     )
     parser.add_argument("--provider", help="call only this provider")
     parser.add_argument(
@@ -99,6 +105,28 @@ def build_parser() -> argparse.ArgumentParser:
     _call_flags(dedupe)
     dedupe.add_argument("--n", type=_count, default=5, help="how many identical calls (2-100)")
     dedupe.set_defaults(handler=_cmd_dedupe)
+
+    tagging = sub.add_parser(
+        "tagging",
+        help="check 5: team/project reach the ledger and split the cost metric",
+        description="Call with explicit tags, with nexus_llm.tags() in a thread and in an async "
+        "task; check the ledger lines and the cost metric's series.",
+    )
+    _call_flags(tagging, tags_required=True)
+    tagging.set_defaults(handler=_cmd_tagging)
+
+    metrics_cmd = sub.add_parser("metrics", help="Prometheus metrics")
+    metrics_sub = metrics_cmd.add_subparsers(dest="action", metavar="ACTION", required=True)
+    serve = metrics_sub.add_parser(
+        "serve",
+        help="expose the metrics your app processes wrote to PROMETHEUS_MULTIPROC_DIR",
+    )
+    serve.add_argument("--port", type=_port, default=9464, help="default: 9464")
+    serve.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
+    serve.add_argument(
+        "--dir", default=None, help="the multiprocess directory (default: PROMETHEUS_MULTIPROC_DIR)"
+    )
+    serve.set_defaults(handler=_cmd_metrics_serve)
 
     emulator = sub.add_parser(
         "emulator", help="run the provider emulator on 127.0.0.1 until Ctrl-C"
@@ -186,6 +214,60 @@ def _cmd_dedupe(args: argparse.Namespace) -> int:
         )
         print(result.render(header=f"nexus dedupe — env {env.describe()}"))
     return EXIT_OK if result.ok else EXIT_NG
+
+
+def _cmd_tagging(args: argparse.Namespace) -> int:
+    from .checks.tagging import run_tagging
+
+    with _calling_environment(args) as (env, client):
+        result = run_tagging(
+            client,
+            prompt=args.prompt,
+            team=args.team,
+            project=args.project,
+            purpose=args.purpose,
+            provider=args.provider,
+        )
+        print(result.render(header=f"nexus tagging — env {env.describe()}"))
+    return EXIT_OK if result.ok else EXIT_NG
+
+
+def _cmd_metrics_serve(args: argparse.Namespace) -> int:
+    import time
+
+    from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+
+    directory = args.dir or os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    if not directory:
+        raise UsageError(
+            "no metrics directory: set PROMETHEUS_MULTIPROC_DIR (in your app processes and "
+            "here) or pass --dir; this command serves what those processes wrote"
+        )
+    if not os.path.isdir(directory):
+        raise UsageError(f"--dir {directory}: no such directory")
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+    try:
+        server, thread = start_http_server(args.port, addr=args.host, registry=registry)
+    except OSError as exc:
+        print(
+            f"nexus metrics serve: cannot listen on {args.host}:{args.port} ({exc.strerror})",
+            file=sys.stderr,
+        )
+        return EXIT_DEPENDENCY
+    print(
+        f"nexus metrics serving http://{args.host}:{server.server_port}/metrics from "
+        f"{directory} — Ctrl-C to stop",
+        flush=True,
+    )
+    try:
+        while thread.is_alive():
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+    return EXIT_OK
 
 
 def _no_provider_message(provider: str | None, emulated: bool) -> str:

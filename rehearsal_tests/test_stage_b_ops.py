@@ -7,6 +7,7 @@ import pytest
 from nexus_llm import Client
 from pytest_nexus_rehearsal import rehearsal
 from pytest_nexus_rehearsal.checks.dedupe import run_dedupe
+from pytest_nexus_rehearsal.checks.tagging import run_tagging
 from pytest_nexus_rehearsal.environments import NexusEnvironment
 from pytest_nexus_rehearsal.fixtures import ScorecardRow
 
@@ -36,9 +37,18 @@ def test_dedupe_sends_one_call_for_identical_prompts(
 
 @rehearsal.ops
 @rehearsal.check(5)
-def test_team_and_project_tags_are_separated() -> None:
+def test_team_and_project_tags_are_separated(
+    llm_client: Client, nexus_env: NexusEnvironment, scorecard_row: ScorecardRow
+) -> None:
     """The ledger and the cost metric carry team=ops, project=finops, apart from the defaults."""
-    pytest.skip("not implemented yet: the cost metric by team/project comes with metrics")
+    result = run_tagging(llm_client, prompt="tag test", team="ops", project="finops", purpose="ops")
+    scorecard_row.record(
+        measured=result.measured,
+        threshold=result.threshold,
+        evidence=result.evidence,
+        hint=result.hint,
+    )
+    assert result.ok, result.render(header=f"check 5 on {nexus_env.describe()}")
 
 
 @rehearsal.ops

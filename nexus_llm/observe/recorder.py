@@ -98,6 +98,23 @@ class Recorder:
             cost_usd=price.cost_usd,
         )
         self._write_event("llm_success", event)
+        metrics.REQUESTS.labels(provider, model, "success").inc()
+        metrics.LATENCY.labels(provider, model).observe(latency_ms / 1000)
+        for direction, count in (
+            ("input", usage.input_tokens),
+            ("output", usage.output_tokens),
+            ("cached", usage.cached_tokens),
+            ("reasoning", usage.reasoning_tokens),
+        ):
+            if count:
+                metrics.TOKENS.labels(provider, model, direction).inc(count)
+        tags = ctx.tags
+        metrics.COST.labels(
+            provider,
+            metrics.guard_tag("team", tags.team),
+            metrics.guard_tag("project", tags.project),
+            metrics.guard_tag("purpose", tags.purpose),
+        ).inc(price.cost_usd)
         entry = LedgerEntry(
             request_id=ctx.request_id,
             provider=provider,
@@ -141,6 +158,10 @@ class Recorder:
             latency_ms=round(latency_ms, 3),
         )
         self._write_event("llm_error", event)
+        metrics.REQUESTS.labels(provider, model, error.error_type).inc()
+        metrics.LATENCY.labels(provider, model).observe(latency_ms / 1000)
+        if error.status == 429:
+            metrics.RATE_LIMITED.labels(provider).inc()
 
     def fallback(
         self, ctx: CallContext, *, from_provider: str, to_provider: str, reason: str
@@ -192,7 +213,9 @@ class Recorder:
             self.ledger.append(entry)
         except OSError as exc:
             self._write_failed(self.ledger.path, exc)
-        metrics.DEDUPE_HITS.labels(hit.provider, ctx.tags.purpose, kind).inc()
+        purpose = metrics.guard_tag("purpose", ctx.tags.purpose)
+        metrics.DEDUPE_HITS.labels(hit.provider, purpose, kind).inc()
+        metrics.DEDUPE_SAVED.labels(hit.provider, purpose).inc(hit.cost_usd)
 
     def breaker_transition(self, provider: str, event: str, fields: dict[str, object]) -> None:
         self._write_event(event, {"provider": provider, **fields})

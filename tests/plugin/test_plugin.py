@@ -322,22 +322,25 @@ class TestEnvironmentOption:
 class TestShippedChecklist:
     """The real `rehearsal_tests` package, as a user runs it."""
 
-    def test_installed_package_rows_one_and_four_pass(self, pytester: pytest.Pytester) -> None:
-        """`pytest --pyargs rehearsal_tests` on local: rows 1 and 4 PASS, the rest NOT RUN."""
+    def test_installed_package_rows_one_four_five_pass(self, pytester: pytest.Pytester) -> None:
+        """`pytest --pyargs rehearsal_tests` on local: rows 1, 4, 5 PASS, the rest NOT RUN."""
         out = pytester.path / "scorecard.md"
         result = pytester.runpytest_subprocess(
             "--pyargs", "rehearsal_tests", "--scorecard", str(out)
         )
-        result.assert_outcomes(passed=2, skipped=7)
+        result.assert_outcomes(passed=3, skipped=6)
         card = scorecard_json(out)
         assert statuses(card) == {
             "1": "PASS",
             "2": "NOT RUN",
             "3": "NOT RUN",
             "4": "PASS",
-            **{str(n): "NOT RUN" for n in range(5, 9)},
+            "5": "PASS",
+            **{str(n): "NOT RUN" for n in range(6, 9)},
             "autoscore": "NOT RUN",
         }
+        row5 = card["rows"][4]  # type: ignore[index]
+        assert "nexus_llm_cost_usd_total{team='ops', project='finops'" in row5["evidence"]
         row4 = card["rows"][3]  # type: ignore[index]
         assert "1 provider call(s), 4 dedupe hit(s) of 5" in row4["measured"]
         assert "emulator received 1 request(s)" in row4["evidence"]
