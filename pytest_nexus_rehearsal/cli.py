@@ -106,6 +106,35 @@ def build_parser() -> argparse.ArgumentParser:
     dedupe.add_argument("--n", type=_count, default=5, help="how many identical calls (2-100)")
     dedupe.set_defaults(handler=_cmd_dedupe)
 
+    report = sub.add_parser(
+        "report",
+        help="check 2: the FinOps report for a date range",
+        description="Aggregate the cost ledger (and errors from the audit log) for a range of "
+        "UTC days, both ends included, into markdown, JSON or CSV.",
+    )
+    report.add_argument("--from", dest="start", required=True, help="first day, YYYY-MM-DD")
+    report.add_argument("--to", dest="end", required=True, help="last day (included)")
+    report.add_argument("--out", required=True, help="where to write the report")
+    report.add_argument("--format", choices=("md", "json", "csv"), default="md")
+    report.add_argument(
+        "--ledger",
+        action="append",
+        help="a ledger path or glob, repeatable (default: LLM_COST_LEDGER_PATH and its rotations)",
+    )
+    report.add_argument(
+        "--audit",
+        action="append",
+        help="an audit log path or glob, repeatable "
+        "(default: LLM_AUDIT_LOG_PATH and its rotations)",
+    )
+    report.add_argument("--template", help="a jinja2 template to render markdown with")
+    report.add_argument(
+        "--no-rollups",
+        action="store_true",
+        help="read every ledger from scratch and leave no rollup files",
+    )
+    report.set_defaults(handler=_cmd_report)
+
     tagging = sub.add_parser(
         "tagging",
         help="check 5: team/project reach the ledger and split the cost metric",
@@ -214,6 +243,60 @@ def _cmd_dedupe(args: argparse.Namespace) -> int:
         )
         print(result.render(header=f"nexus dedupe — env {env.describe()}"))
     return EXIT_OK if result.ok else EXIT_NG
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from nexus_llm.config import Settings
+    from nexus_llm.finops.report import (
+        ReportInputError,
+        build_report,
+        format_usd,
+        parse_day,
+        render_csv,
+        render_json,
+        render_markdown,
+    )
+
+    settings = Settings.from_env()
+    template = Path(args.template) if args.template else None
+    if template is not None and not template.is_file():
+        raise UsageError(f"--template {template}: no such file")
+    try:
+        start, end = parse_day(args.start, "--from"), parse_day(args.end, "--to")
+        report = build_report(
+            start,
+            end,
+            args.ledger or [settings.cost_ledger_path],
+            args.audit or [settings.audit_log_path],
+            use_rollups=not args.no_rollups,
+        )
+    except ReportInputError as exc:
+        raise UsageError(str(exc)) from None
+    renderers = {
+        "md": lambda: render_markdown(report, template),
+        "json": lambda: render_json(report),
+        "csv": lambda: render_csv(report),
+    }
+    out = Path(args.out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(renderers[args.format](), "utf-8")
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot write ({exc.strerror})") from None
+    if report.empty:
+        summary = "no records in the range: $0.00"
+    else:
+        summary = f"{format_usd(report.cost_usd)} over {report.calls:,} calls"
+    skipped = report.skipped_corrupt + report.skipped_partial
+    print(
+        f"nexus report {report.start}..{report.end} (UTC): {summary}; "
+        f"{len(report.sources)} ledger file(s)"
+        + (f", {skipped} damaged line(s) skipped" if skipped else "")
+        + f" → {out}"
+    )
+    return EXIT_OK
 
 
 def _cmd_tagging(args: argparse.Namespace) -> int:

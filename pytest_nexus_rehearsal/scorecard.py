@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:  # jinja2 loads only when a scorecard is rendered
     import jinja2
+
+from nexus_llm.templates_shipped import shipped_template
 
 from .checklist import CHECKLIST, STAGE_TITLES, ChecklistItem
 
@@ -165,19 +166,7 @@ def load_template(path: Path | None = None) -> jinja2.Template:
     env.filters["cell"] = _cell
     if path is not None:
         return env.from_string(path.read_text("utf-8"))
-    return env.from_string(shipped_template_text(TEMPLATE_NAME))
-
-
-def shipped_template_text(name: str) -> str:
-    """A template shipped with the package.
-
-    The wheel carries the repository's top-level `templates/` as `pytest_nexus_rehearsal/
-    templates/`; in a clone (or an editable install) the files are read where they live.
-    """
-    packaged = resources.files("pytest_nexus_rehearsal").joinpath("templates", name)
-    if packaged.is_file():
-        return packaged.read_text("utf-8")
-    return (Path(__file__).resolve().parent.parent / "templates" / name).read_text("utf-8")
+    return env.from_string(shipped_template(TEMPLATE_NAME))
 
 
 def render_markdown(card: Scorecard, template: jinja2.Template | None = None) -> str:

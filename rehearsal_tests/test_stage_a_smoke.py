@@ -6,6 +6,7 @@ import pytest
 
 from nexus_llm import Client
 from pytest_nexus_rehearsal import rehearsal
+from pytest_nexus_rehearsal.checks.report import run_report_check
 from pytest_nexus_rehearsal.checks.smoke import run_smoke
 from pytest_nexus_rehearsal.environments import NexusEnvironment
 from pytest_nexus_rehearsal.fixtures import ScorecardRow
@@ -30,9 +31,18 @@ def test_basic_call_writes_audit_and_ledger(
 
 @rehearsal.smoke
 @rehearsal.check(2)
-def test_finops_report_shows_total_cost() -> None:
+def test_finops_report_shows_total_cost(
+    llm_client: Client, nexus_env: NexusEnvironment, scorecard_row: ScorecardRow
+) -> None:
     """The FinOps report for a date range is written and shows the total cost."""
-    pytest.skip("not implemented yet: the FinOps report (nexus report) comes in a later release")
+    result = run_report_check(llm_client)
+    scorecard_row.record(
+        measured=result.measured,
+        threshold=result.threshold,
+        evidence=result.evidence,
+        hint=result.hint,
+    )
+    assert result.ok, result.render(header=f"check 2 on {nexus_env.describe()}")
 
 
 @rehearsal.smoke

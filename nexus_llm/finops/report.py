@@ -1,0 +1,290 @@
+"""The FinOps report for a date range: totals, breakdowns, a daily series, top spenders,
+dedupe savings, the estimated share, price versions, and errors from the audit log.
+
+Days are UTC calendar days; `--to` is included. Pure aggregation over the cube (see cube.py);
+rendering to markdown (a jinja2 template users can replace), JSON or CSV lives here too.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from ..observe.jsonl import expand_sources
+from ..templates_shipped import shipped_template
+from .cube import CACHED, CALLS, COST, INPUT, OUTPUT, REASONING, SAVED, Cube
+from .rollup import read_ledger_file
+
+TEMPLATE = "FINOPS_REPORT.md"
+DIMENSIONS = ("team", "project", "purpose", "provider", "model")
+_DIM_INDEX = {"provider": 1, "model": 2, "team": 3, "project": 4, "purpose": 5}
+
+
+@dataclass(slots=True)
+class Line:
+    """One row of a breakdown."""
+
+    name: str
+    calls: int = 0
+    cost_usd: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    share: float = 0.0  # of the total cost
+
+
+@dataclass(slots=True)
+class Report:
+    start: str
+    end: str
+    generated_at: str
+    sources: list[str]
+    calls: int = 0
+    paid_calls: int = 0
+    cost_usd: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    dedupe_hits: int = 0
+    dedupe_saved_usd: float = 0.0
+    approx_cost_usd: float = 0.0
+    approx_calls: int = 0
+    unpriced_calls: int = 0
+    breakdowns: dict[str, list[Line]] = field(default_factory=dict)
+    daily: list[Line] = field(default_factory=list)
+    top_spenders: list[Line] = field(default_factory=list)
+    price_versions: list[Line] = field(default_factory=list)
+    errors: dict[str, int] = field(default_factory=dict)
+    rate_limited: int = 0
+    skipped_corrupt: int = 0
+    skipped_partial: int = 0
+    audit_sources: list[str] = field(default_factory=list)
+    from_rollups: int = 0
+
+    @property
+    def approx_share(self) -> float:
+        return self.approx_cost_usd / self.cost_usd if self.cost_usd else 0.0
+
+    @property
+    def empty(self) -> bool:
+        return self.calls == 0
+
+    def to_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data["approx_share"] = self.approx_share
+        data["timezone"] = "UTC"
+        return data
+
+
+def format_usd(value: float) -> str:
+    """Dollars to the cent; sub-cent amounts keep six decimals so they do not read as zero."""
+    return f"${value:,.2f}" if value >= 0.01 or value == 0 else f"${value:,.6f}"
+
+
+class ReportInputError(ValueError):
+    """A bad range or a missing source: one line for the user, exit code 2."""
+
+
+def parse_day(text: str, flag: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ReportInputError(f"{flag} {text!r} is not a date: expected YYYY-MM-DD") from None
+
+
+def build_report(
+    start: date,
+    end: date,
+    ledgers: Iterable[str | os.PathLike[str]],
+    audits: Iterable[str | os.PathLike[str]] = (),
+    *,
+    use_rollups: bool = True,
+    now: datetime | None = None,
+) -> Report:
+    if end < start:
+        raise ReportInputError(f"--to {end} is before --from {start}")
+    ledger_list = [os.fspath(p) for p in ledgers]
+    files = expand_sources(ledger_list)
+    if not files:
+        raise ReportInputError(
+            f"no ledger found at {', '.join(ledger_list)}: check LLM_COST_LEDGER_PATH or --ledger"
+        )
+    cube = Cube()
+    from_rollups = 0
+    for path in files:
+        read = read_ledger_file(path, use_rollups=use_rollups)
+        cube.merge(read.cube)
+        from_rollups += read.from_rollup
+    in_range = cube.only_days(start.isoformat(), end.isoformat())
+    report = Report(
+        start=start.isoformat(),
+        end=end.isoformat(),
+        generated_at=(now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC"),
+        sources=[str(p) for p in files],
+        skipped_corrupt=cube.corrupt,
+        skipped_partial=cube.partial,
+        from_rollups=from_rollups,
+    )
+    _fill(report, in_range, start, end)
+    audit_files = expand_sources([os.fspath(p) for p in audits])
+    report.audit_sources = [str(p) for p in audit_files]
+    report.errors, report.rate_limited = _audit_errors(audit_files, start, end)
+    return report
+
+
+def _fill(report: Report, cube: Cube, start: date, end: date) -> None:
+    by: dict[str, dict[str, Line]] = {d: {} for d in DIMENSIONS}
+    days: dict[str, Line] = {}
+    spenders: dict[str, Line] = {}
+    versions: dict[str, Line] = {}
+    for key, s in cube.cells.items():
+        calls, cost = int(s[CALLS]), s[COST]
+        report.calls += calls
+        report.cost_usd += cost
+        report.input_tokens += int(s[INPUT])
+        report.output_tokens += int(s[OUTPUT])
+        report.cached_tokens += int(s[CACHED])
+        report.reasoning_tokens += int(s[REASONING])
+        approx, dedupe, priced = key[7], key[8], key[9]
+        if dedupe:
+            report.dedupe_hits += calls
+            report.dedupe_saved_usd += s[SAVED]
+        else:
+            report.paid_calls += calls
+        if approx and not dedupe:
+            report.approx_cost_usd += cost
+            report.approx_calls += calls
+        if not priced:
+            report.unpriced_calls += calls
+        for dim in DIMENSIONS:
+            _bump(by[dim], str(key[_DIM_INDEX[dim]]), s)
+        _bump(days, key[0], s)
+        _bump(spenders, f"{key[3]} / {key[4]}", s)
+        if not dedupe:
+            _bump(versions, key[6] or "unknown", s)
+    total = report.cost_usd
+    report.breakdowns = {d: _ranked(by[d], total) for d in DIMENSIONS}
+    report.top_spenders = _ranked(spenders, total)[:10]
+    report.price_versions = _ranked(versions, total)
+    report.daily = []
+    day = start
+    while day <= end:  # every day of the range, quiet days included
+        report.daily.append(days.get(day.isoformat(), Line(day.isoformat())))
+        day += timedelta(days=1)
+    for line in report.daily:
+        line.share = line.cost_usd / total if total else 0.0
+
+
+def _bump(table: dict[str, Line], name: str, s: list[float]) -> None:
+    line = table.get(name)
+    if line is None:
+        line = table[name] = Line(name)
+    line.calls += int(s[CALLS])
+    line.cost_usd += s[COST]
+    line.input_tokens += int(s[INPUT])
+    line.output_tokens += int(s[OUTPUT])
+
+
+def _ranked(table: dict[str, Line], total: float) -> list[Line]:
+    lines = sorted(table.values(), key=lambda x: (-x.cost_usd, x.name))
+    for line in lines:
+        line.share = line.cost_usd / total if total else 0.0
+    return lines
+
+
+def _audit_errors(files: list[Path], start: date, end: date) -> tuple[dict[str, int], int]:
+    """Errors and 429s in the range. Lines are filtered by their `ts` bytes before parsing."""
+    first, last = start.isoformat().encode(), end.isoformat().encode()
+    errors: dict[str, int] = {}
+    rate_limited = 0
+    for path in files:
+        opener = gzip.open if path.suffix == ".gz" else open
+        try:
+            with opener(path, "rb") as handle:
+                for raw in handle:
+                    day = raw[8:18]
+                    if not (first <= day <= last) or b'"llm_error"' not in raw:
+                        continue
+                    try:
+                        record = json.loads(raw)
+                    except ValueError:
+                        continue
+                    kind = str(record.get("error_type", "unknown"))
+                    errors[kind] = errors.get(kind, 0) + 1
+                    rate_limited += record.get("status") == 429
+        except (OSError, EOFError):
+            continue
+    return dict(sorted(errors.items(), key=lambda kv: -kv[1])), rate_limited
+
+
+def render_json(report: Report) -> str:
+    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+
+def render_csv(report: Report) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(
+        ["section", "name", "calls", "cost_usd", "input_tokens", "output_tokens", "share"]
+    )
+    writer.writerow(
+        [
+            "total",
+            f"{report.start}..{report.end}",
+            report.calls,
+            f"{report.cost_usd:.6f}",
+            report.input_tokens,
+            report.output_tokens,
+            "1",
+        ]
+    )
+    sections = [
+        *report.breakdowns.items(),
+        ("day", report.daily),
+        ("top_spender", report.top_spenders),
+        ("price_version", report.price_versions),
+    ]
+    for section, lines in sections:
+        for line in lines:
+            writer.writerow(
+                [
+                    section,
+                    line.name,
+                    line.calls,
+                    f"{line.cost_usd:.6f}",
+                    line.input_tokens,
+                    line.output_tokens,
+                    f"{line.share:.4f}",
+                ]
+            )
+    writer.writerow(
+        ["dedupe", "saved_usd", report.dedupe_hits, f"{report.dedupe_saved_usd:.6f}", "", "", ""]
+    )
+    for kind, count in report.errors.items():
+        writer.writerow(["error", kind, count, "", "", "", ""])
+    return out.getvalue()
+
+
+def render_markdown(report: Report, template_path: Path | None = None) -> str:
+    import jinja2
+
+    env = jinja2.Environment(
+        autoescape=False,  # noqa: S701 - markdown, not HTML
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["usd"] = format_usd
+    env.filters["pct"] = lambda v: f"{v * 100:.1f}%"
+    env.filters["num"] = lambda v: f"{v:,}"
+    env.filters["cell"] = lambda v: str(v).replace("|", "\\|").replace("\n", " ")
+    text = template_path.read_text("utf-8") if template_path else shipped_template(TEMPLATE)
+    return env.from_string(text).render(r=report)
