@@ -16,8 +16,6 @@ from typing import TYPE_CHECKING, Final
 if TYPE_CHECKING:  # jinja2 loads only when a scorecard is rendered
     import jinja2
 
-from nexus_llm.templates_shipped import shipped_template
-
 from .checklist import CHECKLIST, STAGE_TITLES, ChecklistItem
 
 PASS, FAIL, ERROR, INCONCLUSIVE, MANUAL, NOT_RUN = (
@@ -166,6 +164,8 @@ def load_template(path: Path | None = None) -> jinja2.Template:
     env.filters["cell"] = _cell
     if path is not None:
         return env.from_string(path.read_text("utf-8"))
+    from nexus_llm.templates_shipped import shipped_template  # keeps plugin import light
+
     return env.from_string(shipped_template(TEMPLATE_NAME))
 
 

@@ -322,17 +322,17 @@ class TestEnvironmentOption:
 class TestShippedChecklist:
     """The real `rehearsal_tests` package, as a user runs it."""
 
-    def test_installed_package_rows_one_four_five_pass(self, pytester: pytest.Pytester) -> None:
-        """`pytest --pyargs rehearsal_tests` on local: rows 1, 4, 5 PASS, the rest NOT RUN."""
+    def test_installed_package_implemented_rows_pass(self, pytester: pytest.Pytester) -> None:
+        """`pytest --pyargs rehearsal_tests` on local: rows 1, 2, 4, 5 PASS, the rest NOT RUN."""
         out = pytester.path / "scorecard.md"
         result = pytester.runpytest_subprocess(
             "--pyargs", "rehearsal_tests", "--scorecard", str(out)
         )
-        result.assert_outcomes(passed=3, skipped=6)
+        result.assert_outcomes(passed=4, skipped=5)
         card = scorecard_json(out)
         assert statuses(card) == {
             "1": "PASS",
-            "2": "NOT RUN",
+            "2": "PASS",
             "3": "NOT RUN",
             "4": "PASS",
             "5": "PASS",
@@ -363,7 +363,7 @@ class TestShippedChecklist:
             "--scorecard",
             str(out),
         )
-        result.assert_outcomes(passed=1, skipped=2)
+        result.assert_outcomes(passed=2, skipped=1)
         assert statuses(scorecard_json(out))["1"] == "PASS"
 
     def test_row_one_fails_with_the_seed_hint_when_the_key_is_rejected(
@@ -387,7 +387,7 @@ class TestShippedChecklist:
                 "--scorecard",
                 str(out),
             )
-        result.assert_outcomes(failed=1, skipped=2)
+        result.assert_outcomes(failed=2, skipped=1)
         card = scorecard_json(out)
         row1 = card["rows"][0]  # type: ignore[index]
         assert row1["status"] == "FAIL"
