@@ -221,8 +221,12 @@ class CallPipeline:
     ) -> CallPlan:
         reasons = list(skipped)
         last_error: ProviderError | None = None
+        started = self._monotonic()
         for position, name in enumerate(route):
             following = route[position + 1] if position + 1 < len(route) else None
+            if self._monotonic() - started >= self.retry.deadline_s:
+                reasons.append((name, "not tried: the call deadline had passed"))
+                continue
             breaker = self.breakers[name]
             admission, why = breaker.admit()
             if admission == "denied":
@@ -233,7 +237,7 @@ class CallPipeline:
                     )
                 continue
             try:
-                response = yield from self._with_retries(ctx, request, name)
+                response = yield from self._with_retries(ctx, request, name, started=started)
             except ProviderError as error:
                 last_error = error
                 reasons.append((name, str(error)))
@@ -252,8 +256,11 @@ class CallPipeline:
             raise last_error  # one provider: its own typed error says the most
         raise NoProviderAvailableError(reasons) from last_error
 
-    def _with_retries(self, ctx: CallContext, request: ChatRequest, name: str) -> CallPlan:
-        started = self._monotonic()
+    def _with_retries(
+        self, ctx: CallContext, request: ChatRequest, name: str, *, started: float
+    ) -> CallPlan:
+        """Attempts at one provider; `started` is when the call began (the deadline is the
+        call's, shared by every provider it fails over to)."""
         attempt = 1
         while True:
             remaining = self.retry.deadline_s - (self._monotonic() - started)

@@ -1,8 +1,18 @@
-"""Helpers shared by the project's tests."""
+"""Helpers shared by the project's tests: environments, fake clocks, real redis-servers."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import shutil
+import socket
+import subprocess
+import time
+from multiprocessing.context import ForkContext, SpawnContext
+from pathlib import Path
+
+import pytest
+import redis
 
 # Variables that would point a test at a real provider or webhook, or change its settings.
 _FOREIGN = (
@@ -40,3 +50,121 @@ GEMINI_KEY_INVALID_BODY = {
         ],
     }
 }
+
+
+def require_executable(name: str, *, needed_for: str) -> str:
+    """The path of `name` on PATH: without it the test is skipped — or failed when CI is "true".
+
+    A skip on a developer's machine is a convenience; in CI the same skip would hide that the
+    pipeline never ran the test, so there a missing tool is a failure.
+    """
+    path = shutil.which(name)
+    if path is not None:
+        return path
+    reason = f"`{name}` is not on PATH; it is needed for {needed_for}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: install it instead of skipping)", pytrace=False)
+    pytest.skip(reason)
+
+
+class FakeClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, start: float = 1_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class RedisServer:
+    """A throw-away `redis-server` on loopback: no persistence, files in `workdir`."""
+
+    def __init__(self, executable: str, workdir: Path) -> None:
+        self.executable = executable
+        self.workdir = workdir
+        self.port = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> None:
+        """Start on a free port the first time, on the same port after `stop`."""
+        attempts = 1 if self.port else 3
+        for _ in range(attempts):
+            if not self.port or attempts > 1:
+                self.port = free_port()
+            if self._launch():
+                return
+        log = (self.workdir / "redis.log").read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"redis-server did not start on port {self.port}:\n{log}")
+
+    def stop(self) -> None:
+        """Terminate the server and wait for it to exit."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+    def client(self) -> redis.Redis:
+        """A plain client for checking what the server holds."""
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2)
+
+    def _launch(self) -> bool:
+        argv = [
+            self.executable,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.workdir),
+        ]
+        with (self.workdir / "redis.log").open("ab") as log:
+            self._proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                self._proc = None
+                return False
+            try:
+                with self.client() as probe:
+                    if probe.ping():
+                        return True
+            except redis.RedisError:
+                time.sleep(0.02)
+        self.stop()
+        return False
+
+
+def mp_context() -> ForkContext | SpawnContext:
+    """fork where there is one (much faster to start); spawn elsewhere."""
+    if "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")

@@ -19,12 +19,10 @@ from pathlib import Path
 
 from ..observe.jsonl import expand_sources
 from ..templates_shipped import shipped_template
-from .cube import CACHED, CALLS, COST, INPUT, OUTPUT, REASONING, SAVED, Cube
+from .cube import DIMENSIONS, DayStats, Ledger
 from .rollup import read_ledger_file
 
 TEMPLATE = "FINOPS_REPORT.md"
-DIMENSIONS = ("team", "project", "purpose", "provider", "model")
-_DIM_INDEX = {"provider": 1, "model": 2, "team": 3, "project": 4, "purpose": 5}
 
 
 @dataclass(slots=True)
@@ -116,87 +114,66 @@ def build_report(
         raise ReportInputError(
             f"no ledger found at {', '.join(ledger_list)}: check LLM_COST_LEDGER_PATH or --ledger"
         )
-    cube = Cube()
-    from_rollups = 0
-    for path in files:
-        read = read_ledger_file(path, use_rollups=use_rollups)
-        cube.merge(read.cube)
-        from_rollups += read.from_rollup
-    in_range = cube.only_days(start.isoformat(), end.isoformat())
+    reads = [read_ledger_file(path, use_rollups=use_rollups) for path in files]
+    from_rollups = sum(read.from_rollup for read in reads)
+    ledger = reads[0].ledger  # not a copy: merging one file into an empty ledger costs ms
+    for read in reads[1:]:
+        ledger.add(read.ledger)
     report = Report(
         start=start.isoformat(),
         end=end.isoformat(),
         generated_at=(now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC"),
         sources=[str(p) for p in files],
-        skipped_corrupt=cube.corrupt,
-        skipped_partial=cube.partial,
+        skipped_corrupt=ledger.corrupt,
+        skipped_partial=ledger.partial,
         from_rollups=from_rollups,
     )
-    _fill(report, in_range, start, end)
+    _fill(report, ledger, start, end)
     audit_files = expand_sources([os.fspath(p) for p in audits])
     report.audit_sources = [str(p) for p in audit_files]
     report.errors, report.rate_limited = _audit_errors(audit_files, start, end)
     return report
 
 
-def _fill(report: Report, cube: Cube, start: date, end: date) -> None:
-    by: dict[str, dict[str, Line]] = {d: {} for d in DIMENSIONS}
-    days: dict[str, Line] = {}
-    spenders: dict[str, Line] = {}
-    versions: dict[str, Line] = {}
-    for key, s in cube.cells.items():
-        calls, cost = int(s[CALLS]), s[COST]
-        report.calls += calls
-        report.cost_usd += cost
-        report.input_tokens += int(s[INPUT])
-        report.output_tokens += int(s[OUTPUT])
-        report.cached_tokens += int(s[CACHED])
-        report.reasoning_tokens += int(s[REASONING])
-        approx, dedupe, priced = key[7], key[8], key[9]
-        if dedupe:
-            report.dedupe_hits += calls
-            report.dedupe_saved_usd += s[SAVED]
-        else:
-            report.paid_calls += calls
-        if approx and not dedupe:
-            report.approx_cost_usd += cost
-            report.approx_calls += calls
-        if not priced:
-            report.unpriced_calls += calls
-        for dim in DIMENSIONS:
-            _bump(by[dim], str(key[_DIM_INDEX[dim]]), s)
-        _bump(days, key[0], s)
-        _bump(spenders, f"{key[3]} / {key[4]}", s)
-        if not dedupe:
-            _bump(versions, key[6] or "unknown", s)
-    total = report.cost_usd
-    report.breakdowns = {d: _ranked(by[d], total) for d in DIMENSIONS}
-    report.top_spenders = _ranked(spenders, total)[:10]
-    report.price_versions = _ranked(versions, total)
-    report.daily = []
+def _fill(report: Report, ledger: Ledger, start: date, end: date) -> None:
+    total = DayStats()
+    daily: list[Line] = []
     day = start
     while day <= end:  # every day of the range, quiet days included
-        report.daily.append(days.get(day.isoformat(), Line(day.isoformat())))
+        stats = ledger.days.get(day.isoformat())
+        if stats is not None:
+            total.add(stats)
+        daily.append(
+            Line(
+                day.isoformat(),
+                stats.calls if stats else 0,
+                stats.cost if stats else 0.0,
+                stats.input_tokens if stats else 0,
+                stats.output_tokens if stats else 0,
+            )
+        )
         day += timedelta(days=1)
-    for line in report.daily:
-        line.share = line.cost_usd / total if total else 0.0
+    report.calls, report.paid_calls, report.cost_usd = total.calls, total.paid_calls, total.cost
+    report.input_tokens, report.output_tokens = total.input_tokens, total.output_tokens
+    report.cached_tokens, report.reasoning_tokens = total.cached_tokens, total.reasoning_tokens
+    report.dedupe_hits, report.dedupe_saved_usd = total.dedupe_hits, total.saved
+    report.approx_calls, report.approx_cost_usd = total.approx_calls, total.approx_cost
+    report.unpriced_calls = total.unpriced_calls
+    cost = total.cost
+    report.breakdowns = {d: _ranked(total.by.get(d, {}), cost) for d in DIMENSIONS}
+    report.top_spenders = _ranked(total.spenders, cost)[:10]
+    report.price_versions = _ranked(total.versions, cost)
+    for line in daily:
+        line.share = line.cost_usd / cost if cost else 0.0
+    report.daily = daily
 
 
-def _bump(table: dict[str, Line], name: str, s: list[float]) -> None:
-    line = table.get(name)
-    if line is None:
-        line = table[name] = Line(name)
-    line.calls += int(s[CALLS])
-    line.cost_usd += s[COST]
-    line.input_tokens += int(s[INPUT])
-    line.output_tokens += int(s[OUTPUT])
-
-
-def _ranked(table: dict[str, Line], total: float) -> list[Line]:
-    lines = sorted(table.values(), key=lambda x: (-x.cost_usd, x.name))
-    for line in lines:
-        line.share = line.cost_usd / total if total else 0.0
-    return lines
+def _ranked(table: dict[str, list[float]], total: float) -> list[Line]:
+    lines = [
+        Line(name, int(row[0]), row[1], int(row[2]), int(row[3]), row[1] / total if total else 0.0)
+        for name, row in table.items()
+    ]
+    return sorted(lines, key=lambda x: (-x.cost_usd, x.name))
 
 
 def _audit_errors(files: list[Path], start: date, end: date) -> tuple[dict[str, int], int]:

@@ -14,7 +14,7 @@ import pytest
 
 from nexus_llm.state import MemoryStore, SQLiteStore, StateStore
 from nexus_llm.state.redis import RedisStore
-from tests.state.harness import FakeClock, RedisServer
+from tests.support import FakeClock, RedisServer
 
 BACKENDS = ["memory", "sqlite", "redis", "fakeredis"]
 

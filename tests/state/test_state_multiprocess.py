@@ -14,14 +14,8 @@ from typing import Any
 import pytest
 
 from nexus_llm.state import StateStore
-from tests.state.harness import (
-    RedisServer,
-    StoreSpec,
-    add_worker,
-    cas_worker,
-    mp_context,
-    open_spec,
-)
+from tests.state.harness import StoreSpec, add_worker, cas_worker, open_spec
+from tests.support import RedisServer, mp_context
 
 PROCESSES = 4
 LOCKS = 200

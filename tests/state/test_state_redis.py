@@ -12,8 +12,7 @@ import pytest
 
 from nexus_llm.state import StoreUnavailableError
 from nexus_llm.state.redis import RedisStore
-from tests.state.harness import RedisServer, free_port
-from tests.support import clean_environ
+from tests.support import RedisServer, clean_environ, free_port
 
 SECRET_URL = "redis://nexus:hunter2@127.0.0.1:1/0"
 

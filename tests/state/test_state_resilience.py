@@ -17,7 +17,7 @@ from nexus_llm.state import (
     StoreUnavailableError,
 )
 from nexus_llm.state.redis import RedisStore
-from tests.state.harness import FakeClock, RedisServer
+from tests.support import FakeClock, RedisServer
 
 THREADS = 8
 RETRY_AFTER_S = 5.0

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from nexus_llm.state import SQLiteStore, StoreUnavailableError
-from tests.state.harness import FakeClock
+from tests.support import FakeClock
 
 THREADS = 8
 
