@@ -23,7 +23,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
 from .config import Settings
-from .errors import NoProviderAvailableError, ProviderError
+from .errors import ConfigError, NoProviderAvailableError, ProviderError
 from .observe.pricing import PriceTable, estimate_tokens
 from .observe.recorder import CallContext, Recorder
 from .protect.backoff import RetryPolicy
@@ -118,13 +118,16 @@ class CallPipeline:
         from .state.factory import open_store
 
         knobs = self.settings.protection
-        return open_store(
-            redis_url=knobs.redis_url.reveal() if knobs.redis_url else None,
-            state_path=self.settings.state_path,
-            redis_timeout_s=knobs.redis_timeout_s,
-            on_degraded=self.recorder.state_degraded,
-            on_recovered=self.recorder.state_recovered,
-        )
+        try:
+            return open_store(
+                redis_url=knobs.redis_url.reveal() if knobs.redis_url else None,
+                state_path=self.settings.state_path,
+                redis_timeout_s=knobs.redis_timeout_s,
+                on_degraded=self.recorder.state_degraded,
+                on_recovered=self.recorder.state_recovered,
+            )
+        except ValueError:
+            raise ConfigError("REDIS_URL", "<redacted>", "a URL redis-py can parse") from None
 
     def _breaker_sink(self, provider: str) -> Callable[[str, dict[str, object]], None]:
         def sink(event: str, fields: dict[str, object]) -> None:

@@ -223,12 +223,14 @@ class Recorder:
         metrics.BREAKER_STATE.labels(provider).set(STATE_VALUES[state])
         metrics.BREAKER_TRANSITIONS.labels(provider, state).inc()
 
-    def state_degraded(self, reason: str) -> None:
-        self._write_event("state_degraded", {"reason": reason, "fallback": "local sqlite file"})
-        metrics.STATE_DEGRADED.labels("redis").inc()
+    def state_degraded(self, reason: str, backend: str = "redis", fallback: str = "sqlite") -> None:
+        self._write_event(
+            "state_degraded", {"backend": backend, "fallback": fallback, "reason": reason}
+        )
+        metrics.STATE_DEGRADED.labels(backend).inc()
 
-    def state_recovered(self, outage_s: float) -> None:
-        self._write_event("state_recovered", {"outage_s": round(outage_s, 3)})
+    def state_recovered(self, outage_s: float, backend: str = "redis") -> None:
+        self._write_event("state_recovered", {"backend": backend, "outage_s": round(outage_s, 3)})
 
     def _write_event(self, name: str, fields: dict[str, object]) -> None:
         try:

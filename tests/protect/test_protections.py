@@ -418,3 +418,38 @@ def test_answer_landing_between_lookup_and_claim_is_still_a_hit(
     assert reply.dedupe_hit
     assert reply.text == answer.text
     assert fresh_emulator.request_count("gemini") == 1
+
+
+class TestStoreTrouble:
+    def test_unusable_state_file_degrades_to_memory(
+        self, fresh_emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """A state file that cannot be opened never fails a call: memory serves, said once."""
+        blocker = tmp_path / "not-a-dir"
+        blocker.write_text("a file where a directory should be")
+        settings = make_settings(
+            fresh_emulator, tmp_path, LLM_STATE_PATH=str(blocker / "state.sqlite3")
+        )
+        with Client(settings) as client:
+            first = client.generate("q", purpose="ops")
+            second = client.generate("q", purpose="ops")
+        assert not first.dedupe_hit
+        assert second.dedupe_hit  # dedupe still works, in this process's memory
+        degraded = events(settings, "state_degraded")
+        assert len(degraded) == 1
+        assert degraded[0]["backend"] == "sqlite"
+        assert degraded[0]["fallback"] == "memory"
+
+    def test_unparsable_redis_url_is_a_config_error(
+        self, fresh_emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """A REDIS_URL redis-py cannot parse is a one-line ConfigError that hides the URL."""
+        from nexus_llm import ConfigError
+
+        settings = make_settings(
+            fresh_emulator, tmp_path, REDIS_URL="redis://user:s3cret@127.0.0.1:notaport/0"
+        )
+        with pytest.raises(ConfigError) as caught:
+            Client(settings)
+        assert "REDIS_URL" in str(caught.value)
+        assert "s3cret" not in str(caught.value)
