@@ -18,7 +18,7 @@ from .errors import (
     ProviderTimeoutError,
 )
 from .pipeline import CallOptions, CallPipeline, CallPlan, Outcome, Send, Sleep
-from .tags import resolve_tags
+from .tagging import resolve_tags
 from .types import ChatRequest, HttpReply, Message, Response
 
 

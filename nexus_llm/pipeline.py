@@ -31,7 +31,7 @@ from .protect.breaker import BreakerConfig, CircuitBreaker, counts_against_break
 from .protect.dedupe import CachedAnswer, DedupeCache, dedupe_key
 from .providers import adapter_for
 from .state import StateStore
-from .tags import ResolvedTags
+from .tagging import ResolvedTags
 from .types import ChatRequest, HttpReply, HttpRequest, ProviderReply, Response, Usage
 
 

@@ -271,6 +271,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
             args.ledger or [settings.cost_ledger_path],
             args.audit or [settings.audit_log_path],
             use_rollups=not args.no_rollups,
+            require_audits=bool(args.audit),
         )
     except ReportInputError as exc:
         raise UsageError(str(exc)) from None

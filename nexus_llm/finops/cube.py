@@ -18,6 +18,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import BinaryIO
 
 DIMENSIONS = ("team", "project", "purpose", "provider", "model")
@@ -25,14 +26,16 @@ DIMENSIONS = ("team", "project", "purpose", "provider", "model")
 Row = list[float]
 
 _Q = rb'"[^"\\\n]*"'  # a JSON string without escapes (tags and ids never need them)
+_NUM = rb"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"  # a JSON number: float() always accepts it
+# Only UTC timestamps (`Z`) take the fast path; others are converted by the json path.
 _FAST = re.compile(
-    rb'^\{"ts":"(\d{4}-\d\d-\d\d)T[^"\\\n]*","env":' + _Q + rb',"request_id":' + _Q + rb","
+    rb'^\{"ts":"(\d{4}-\d\d-\d\d)T[0-9:.]*Z","env":' + _Q + rb',"request_id":' + _Q + rb","
     rb'("provider":' + _Q + rb',"model":' + _Q + rb"),"
     rb'("team":' + _Q + rb',"project":' + _Q + rb'),"purpose":(' + _Q + rb"),"
     rb'"input_tokens":(\d+),"output_tokens":(\d+),"cached_tokens":(\d+),'
-    rb'"reasoning_tokens":(\d+),"actual_cost_usd":([-+0-9.eE]+),'
+    rb'"reasoning_tokens":(\d+),"actual_cost_usd":(' + _NUM + rb"),"
     rb'("approx_tokens":(?:true|false),"price_version":' + _Q + rb',"dedupe_hit":(?:true|false)),'
-    rb'"saved_cost_usd":([-+0-9.eE]+),"priced":(true|false)\}$',
+    rb'"saved_cost_usd":(' + _NUM + rb'),"priced":(true|false)\}$',
     re.MULTILINE,
 )
 _WHAT = re.compile(r'"provider":"(.*)","model":"(.*)"')
@@ -256,7 +259,8 @@ class Folder:
                 rows[3] += n_out
         if len(found) != chunk.count(b"\n"):
             # Some lines are not in our own shape: read those with json, one by one.
-            for line in chunk.splitlines():
+            # Split on \n only: a line ending in \r\n must not pass for one already counted.
+            for line in chunk.split(b"\n"):
                 if line.strip() and _FAST.match(line) is None:
                     self._fold_json(line)
         if len(what) + len(who) > _FINE_LIMIT:
@@ -307,7 +311,7 @@ class Folder:
                     "saved_cost_usd",
                 )
             ]
-            day = str(rec["ts"])[:10]
+            day = utc_day(str(rec["ts"]))
         except (ValueError, KeyError, TypeError, UnicodeDecodeError):
             self.ledger.corrupt += 1
             return
@@ -330,6 +334,14 @@ def _flags(tail: bytes, priced: bytes) -> tuple[bool, str, bool, bool]:
     return approx == "true", version, dedupe == "true", priced == b"true"
 
 
+def utc_day(ts: str) -> str:
+    """The UTC calendar day of an ISO-8601 timestamp (naive ones are taken as UTC)."""
+    moment = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.date().isoformat()
+
+
 def _num(value: object) -> float:
     if value is None:
         return 0.0
@@ -348,7 +360,7 @@ class LineChunks:
     """
 
     def __init__(
-        self, handle: BinaryIO, *, start: int = 0, stop: int | None = None, size: int = 4 << 20
+        self, handle: BinaryIO, *, start: int = 0, stop: int | None = None, size: int = 1 << 20
     ) -> None:
         self._handle = handle
         self._start = start

@@ -8,10 +8,13 @@ rendering to markdown (a jinja2 template users can replace), JSON or CSV lives h
 from __future__ import annotations
 
 import csv
+import glob
 import gzip
 import io
 import json
 import os
+import re
+import zlib
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -20,7 +23,7 @@ from pathlib import Path
 from ..observe.jsonl import expand_sources
 from ..templates_shipped import shipped_template
 from .cube import DIMENSIONS, DayStats, Ledger
-from .rollup import read_ledger_file
+from .rollup import ROLLUP_SUFFIX, read_ledger_file
 
 TEMPLATE = "FINOPS_REPORT.md"
 
@@ -92,9 +95,14 @@ class ReportInputError(ValueError):
 
 def parse_day(text: str, flag: str) -> date:
     try:
+        if not _DAY.fullmatch(text):
+            raise ValueError(text)
         return date.fromisoformat(text)
     except ValueError:
         raise ReportInputError(f"{flag} {text!r} is not a date: expected YYYY-MM-DD") from None
+
+
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def build_report(
@@ -104,16 +112,26 @@ def build_report(
     audits: Iterable[str | os.PathLike[str]] = (),
     *,
     use_rollups: bool = True,
+    require_audits: bool = False,
     now: datetime | None = None,
 ) -> Report:
+    """The report for UTC days `start`..`end`, both included.
+
+    Raises:
+        ReportInputError: `end` before `start`, no ledger at all, a named (non-glob) ledger
+            that does not exist, or — with `require_audits` — a named audit log that does not.
+    """
     if end < start:
         raise ReportInputError(f"--to {end} is before --from {start}")
     ledger_list = [os.fspath(p) for p in ledgers]
-    files = expand_sources(ledger_list)
+    files = _data_files(ledger_list)
     if not files:
         raise ReportInputError(
             f"no ledger found at {', '.join(ledger_list)}: check LLM_COST_LEDGER_PATH or --ledger"
         )
+    _require_each(ledger_list, "--ledger")
+    if require_audits:
+        _require_each([os.fspath(p) for p in audits], "--audit")
     reads = [read_ledger_file(path, use_rollups=use_rollups) for path in files]
     from_rollups = sum(read.from_rollup for read in reads)
     ledger = reads[0].ledger  # not a copy: merging one file into an empty ledger costs ms
@@ -129,7 +147,7 @@ def build_report(
         from_rollups=from_rollups,
     )
     _fill(report, ledger, start, end)
-    audit_files = expand_sources([os.fspath(p) for p in audits])
+    audit_files = _data_files([os.fspath(p) for p in audits])
     report.audit_sources = [str(p) for p in audit_files]
     report.errors, report.rate_limited = _audit_errors(audit_files, start, end)
     return report
@@ -176,6 +194,21 @@ def _ranked(table: dict[str, list[float]], total: float) -> list[Line]:
     return sorted(lines, key=lambda x: (-x.cost_usd, x.name))
 
 
+def _data_files(sources: list[str]) -> list[Path]:
+    """The files the sources name, without our own state beside them (rollups, temp files)."""
+    return [
+        p
+        for p in expand_sources(sources)
+        if not p.name.endswith(ROLLUP_SUFFIX) and ROLLUP_SUFFIX not in p.name
+    ]
+
+
+def _require_each(sources: list[str], flag: str) -> None:
+    for source in sources:
+        if not glob.has_magic(source) and not Path(source).is_file():
+            raise ReportInputError(f"{flag} {source}: no such file")
+
+
 def _audit_errors(files: list[Path], start: date, end: date) -> tuple[dict[str, int], int]:
     """Errors and 429s in the range. Lines are filtered by their `ts` bytes before parsing."""
     first, last = start.isoformat().encode(), end.isoformat().encode()
@@ -186,7 +219,7 @@ def _audit_errors(files: list[Path], start: date, end: date) -> tuple[dict[str, 
         try:
             with opener(path, "rb") as handle:
                 for raw in handle:
-                    day = raw[8:18]
+                    day = raw[7:17]  # {"ts":"YYYY-MM-DD… — our audit lines are UTC (`Z`)
                     if not (first <= day <= last) or b'"llm_error"' not in raw:
                         continue
                     try:
@@ -196,8 +229,8 @@ def _audit_errors(files: list[Path], start: date, end: date) -> tuple[dict[str, 
                     kind = str(record.get("error_type", "unknown"))
                     errors[kind] = errors.get(kind, 0) + 1
                     rate_limited += record.get("status") == 429
-        except (OSError, EOFError):
-            continue
+        except (OSError, EOFError, zlib.error):
+            continue  # a damaged rotation: the errors it held are lost, the report is not
     return dict(sorted(errors.items(), key=lambda kv: -kv[1])), rate_limited
 
 

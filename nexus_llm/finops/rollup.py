@@ -22,6 +22,7 @@ import multiprocessing
 import os
 import sys
 import tempfile
+import zlib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,7 +137,7 @@ def _load(path: Path) -> tuple[Ledger, int, dict[str, object]] | None:
         if data.get("format") != _FORMAT:
             return None
         return Ledger.from_json(data["ledger"]), int(data["offset"]), dict(data["identity"])
-    except (OSError, ValueError, KeyError, TypeError, AssertionError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, AssertionError):
         return None  # no rollup, or a damaged one: rebuild
 
 
@@ -169,6 +170,6 @@ def _read_gzip(path: Path) -> FileRead:
                 total = end
             if chunks.trailing:
                 folder.ledger.partial += 1
-    except (EOFError, OSError):
+    except (EOFError, OSError, zlib.error):
         folder.ledger.partial += 1  # a damaged or still-compressing archive: keep what was read
     return FileRead(path, folder.finish(), total, False)

@@ -14,7 +14,7 @@ from ..config import Settings
 from ..errors import ProviderError
 from ..protect.breaker import CLOSED, HALF_OPEN, OPEN, STATE_VALUES
 from ..protect.dedupe import CachedAnswer
-from ..tags import ResolvedTags
+from ..tagging import ResolvedTags
 from ..types import ChatRequest, ProviderReply, Usage
 from . import metrics
 from .audit import AuditLog, Clock, utc_now

@@ -14,7 +14,7 @@ import uuid
 from dataclasses import asdict, dataclass
 
 from ..state import StateStore
-from ..tags import ResolvedTags
+from ..tagging import ResolvedTags
 from ..types import ChatRequest, Usage
 
 

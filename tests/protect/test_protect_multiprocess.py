@@ -29,7 +29,7 @@ from nexus_llm.pipeline import CallPipeline
 from nexus_llm.protect.breaker import BreakerState
 from nexus_llm.protect.dedupe import CachedAnswer, dedupe_key
 from nexus_llm.state import SQLiteStore
-from nexus_llm.tags import resolve_tags
+from nexus_llm.tagging import resolve_tags
 from tests.support import RedisServer, mp_context
 
 PROCESSES = 4

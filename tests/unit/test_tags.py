@@ -10,7 +10,7 @@ import pytest
 
 from nexus_llm.config import Settings
 from nexus_llm.errors import ConfigError
-from nexus_llm.tags import (
+from nexus_llm.tagging import (
     DEFAULT_PURPOSE,
     ResolvedTags,
     Tags,
