@@ -38,7 +38,8 @@ class Usage:
     """Token counts in one meaning for every provider.
 
     `input_tokens` is every prompt token, cached ones included (the OpenTelemetry GenAI meaning);
-    `cached_tokens` is the part of it served from cache. `output_tokens` is every billed output
+    `cached_tokens` is the part of it read from cache and `cache_write_tokens` the part written
+    to it (Anthropic bills those apart). `output_tokens` is every billed output
     token, reasoning ("thinking") ones included; `reasoning_tokens` is the part of it spent
     thinking.
     """

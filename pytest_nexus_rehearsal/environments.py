@@ -164,9 +164,17 @@ def _with_logs(settings: Settings, log_dir: Path | None) -> Settings:
 
 
 def _point_at_emulator(settings: Settings, emulator: Emulator) -> Settings:
+    """Every provider the emulator speaks goes to it, with its key; real keys are dropped."""
+    from nexus_llm.providers import supported_providers
+
     for provider in PROVIDER_NAMES:
         settings = settings.with_provider(provider, api_key=None)
-    settings = settings.with_provider(
-        "gemini", api_key=Secret(emulator.gemini_key), base_url=emulator.base_url
-    )
-    return settings.replace(provider_order=("gemini",))
+    emulated = [p for p in supported_providers() if p in emulator.providers]
+    for provider in emulated:
+        settings = settings.with_provider(
+            provider,
+            api_key=Secret(emulator.key_for(provider)),
+            base_url=emulator.base_url_for(provider),
+        )
+    order = [p for p in settings.provider_order if p in emulated]
+    return settings.replace(provider_order=tuple(order or emulated))

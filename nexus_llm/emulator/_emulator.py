@@ -10,7 +10,7 @@ import contextlib
 import ipaddress
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from types import FrameType, TracebackType
 from typing import Any, final
 
@@ -21,6 +21,12 @@ from ._server import EmulatorServer
 from ._state import EmulatorState
 
 DEFAULT_GEMINI_KEY = "emulator-gemini-key"
+
+# Every emulated provider: its routes (built from its API key) and the path suffix of the base
+# URL a client is configured with. One line per provider.
+ROUTES: dict[str, tuple[Callable[[str], ProviderRoutes], str]] = {
+    "gemini": (GeminiRoutes, ""),
+}
 
 
 @final
@@ -39,12 +45,20 @@ class Emulator:
     """
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 0, *, gemini_key: str = DEFAULT_GEMINI_KEY
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        gemini_key: str = DEFAULT_GEMINI_KEY,
+        keys: Mapping[str, str] | None = None,
     ) -> None:
         self._host = _loopback(host)
-        self._gemini_key = gemini_key
-        gemini = GeminiRoutes(gemini_key)
-        providers: tuple[ProviderRoutes, ...] = (gemini,)
+        self._keys = {name: f"emulator-{name}-key" for name in ROUTES}
+        self._keys.update(keys or {})
+        self._keys["gemini"] = (keys or {}).get("gemini", gemini_key)
+        self._gemini_key = self._keys["gemini"]
+        providers = tuple(make(self._keys[name]) for name, (make, _) in ROUTES.items())
+        gemini = next(p for p in providers if isinstance(p, GeminiRoutes))
         self._state = EmulatorState([routes.name for routes in providers])
         # Paths nobody owns still get Google's envelope: Gemini is the emulator's first face.
         self._server = EmulatorServer(
@@ -111,6 +125,19 @@ class Emulator:
     def gemini_key(self) -> str:
         """The Gemini API key the emulator accepts."""
         return self._gemini_key
+
+    @property
+    def providers(self) -> list[str]:
+        """The providers this emulator speaks for."""
+        return list(ROUTES)
+
+    def key_for(self, provider: str) -> str:
+        """The one API key the emulator accepts for `provider`."""
+        return self._keys[self._state.check_provider(provider)]
+
+    def base_url_for(self, provider: str) -> str:
+        """The base URL a client of `provider` is configured with (its `*_BASE_URL`)."""
+        return self.base_url + ROUTES[self._state.check_provider(provider)][1]
 
     def inject(
         self,

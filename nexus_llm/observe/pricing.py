@@ -44,7 +44,9 @@ class ModelPrice:
         )
         cached_rate = self.cached_input if self.cached_input is not None else in_rate
         write_rate = self.cache_write if self.cache_write is not None else in_rate
-        uncached = max(usage.input_tokens - usage.cached_tokens, 0)
+        # input_tokens counts every prompt token: cache reads and cache writes are parts of it,
+        # each billed at its own rate, so only the rest is billed at the input rate.
+        uncached = max(usage.input_tokens - usage.cached_tokens - usage.cache_write_tokens, 0)
         dollars = (
             uncached * in_rate
             + usage.cached_tokens * cached_rate

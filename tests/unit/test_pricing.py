@@ -111,8 +111,8 @@ class TestCosts:
         assert price.priced is True
 
     def test_cache_write_uses_its_rate(self, table: PriceTable) -> None:
-        """Anthropic cache writes are billed at the cache-write rate."""
-        usage = Usage(input_tokens=1_000, cache_write_tokens=2_000, output_tokens=100)
+        """Anthropic cache writes (part of input_tokens) are billed at the cache-write rate."""
+        usage = Usage(input_tokens=3_000, cache_write_tokens=2_000, output_tokens=100)
         expected = (1_000 * 1.00 + 2_000 * 1.25 + 100 * 5.00) / 1_000_000
         assert table.price("claude-haiku-4-5", usage).cost_usd == pytest.approx(expected)
 
