@@ -68,7 +68,11 @@ def _check_environment(config: pytest.Config) -> str:
     except ConfigError as exc:
         raise pytest.UsageError(f"nexus rehearsal: {exc}") from None
     if name == LOCAL:
-        return "gemini (emulator)"
+        from nexus_llm.emulator import emulated_providers
+        from nexus_llm.providers import supported_providers
+
+        served = [p for p in supported_providers() if p in emulated_providers()]
+        return ", ".join(served) + " (emulator)"
     usable = usable_providers(settings)
     if not usable:
         raise pytest.UsageError(

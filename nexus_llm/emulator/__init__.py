@@ -7,7 +7,13 @@
 
 from __future__ import annotations
 
-from ._emulator import Emulator, serve
+from ._emulator import ROUTES, Emulator, serve
 from ._faults import Fault, FaultKind
 
-__all__ = ["Emulator", "Fault", "FaultKind", "serve"]
+
+def emulated_providers() -> list[str]:
+    """The providers the emulator speaks for, in registry order."""
+    return list(ROUTES)
+
+
+__all__ = ["Emulator", "Fault", "FaultKind", "emulated_providers", "serve"]
