@@ -104,7 +104,8 @@ _PROVIDER_VARS: Final[Mapping[str, _ProviderVars]] = {
         "GLM_BASE_URL",
         "GLM_MODEL",
         "https://open.bigmodel.cn/api/paas/v4",
-        "glm-4-flash",
+        # A priced default: the free glm-4-flash cannot pass the seed's "cost > 0" check.
+        "glm-4.5",
     ),
 }
 

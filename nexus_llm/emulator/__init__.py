@@ -1,4 +1,4 @@
-"""A local HTTP/1.1 stand-in for LLM provider APIs (Gemini first), with run-time fault injection.
+"""A local HTTP/1.1 stand-in for LLM provider APIs (four of them), with run-time fault injection.
 
 ``Emulator`` runs in-process on a loopback port; ``serve`` runs one in the foreground for the
 ``nexus emulator`` command. Faults (``FaultKind``) are injected from Python or over HTTP at

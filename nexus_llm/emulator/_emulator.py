@@ -14,9 +14,12 @@ from collections.abc import Callable, Iterator, Mapping
 from types import FrameType, TracebackType
 from typing import Any, final
 
+from ._anthropic_routes import AnthropicRoutes
 from ._faults import Fault, FaultKind
 from ._gemini_routes import GeminiRoutes
+from ._glm_routes import GLMRoutes
 from ._http import ProviderRoutes
+from ._openai_routes import OpenAIRoutes
 from ._server import EmulatorServer
 from ._state import EmulatorState
 
@@ -26,12 +29,15 @@ DEFAULT_GEMINI_KEY = "emulator-gemini-key"
 # URL a client is configured with. One line per provider.
 ROUTES: dict[str, tuple[Callable[[str], ProviderRoutes], str]] = {
     "gemini": (GeminiRoutes, ""),
+    "anthropic": (AnthropicRoutes, ""),
+    "openai": (OpenAIRoutes, "/v1"),
+    "glm": (GLMRoutes, "/api/paas/v4"),
 }
 
 
 @final
 class Emulator:
-    """A local stand-in for LLM provider APIs (Gemini so far) with faults injected at run time.
+    """A local stand-in for the Gemini, OpenAI, Anthropic and GLM APIs, faults injected at run time.
 
     Use it in-process as ``with Emulator() as emu:`` (or ``Emulator().start()`` ... ``stop()``)
     and point a client at ``emu.base_url`` with ``emu.gemini_key``. It answers real HTTP/1.1 on
@@ -199,7 +205,11 @@ def serve(
         try:
             _announce(
                 f"nexus emulator listening on {emulator.base_url} "
-                f"(gemini key: {emulator.gemini_key}) — Ctrl-C to stop"
+                f"(gemini key: {emulator.gemini_key}) — Ctrl-C to stop\n"
+                + "\n".join(
+                    f"  {name}: {emulator.base_url_for(name)} key {emulator.key_for(name)}"
+                    for name in emulator.providers
+                )
             )
             # A timed wait keeps the main thread returning to the interpreter, where the
             # signal handlers run.

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from .anthropic import AnthropicAdapter
 from .base import ProviderAdapter
 from .gemini import GeminiAdapter
+from .glm import GLMAdapter
+from .openai import OpenAIAdapter
 
-_ADAPTERS: dict[str, ProviderAdapter] = {"gemini": GeminiAdapter()}
+_ADAPTERS: dict[str, ProviderAdapter] = {
+    "gemini": GeminiAdapter(),
+    "openai": OpenAIAdapter(),
+    "anthropic": AnthropicAdapter(),
+    "glm": GLMAdapter(),
+}
 
 
 def adapter_for(name: str) -> ProviderAdapter | None:

@@ -95,7 +95,10 @@ def run_smoke(
             f"add {response.model} to a price file named by LLM_PRICES_PATH, or use a listed model"
         )
     elif lines:
-        detail = f"a line exists but its cost is 0 and approx_tokens is false, in {ledger.path}"
+        detail = (
+            f"model {response.model} costs $0 in the price table (a free tier), in {ledger.path}"
+        )
+        result.hint = "the seed's check needs a cost > 0: rehearse with a paid model"
     else:
         detail = f"no ledger line for request {response.request_id[:12]} in {ledger.path}"
     result.add("cost ledger", bool(billable), detail)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from nexus_llm.emulator import Emulator
+from nexus_llm.emulator import Emulator, emulated_providers
 
 Generate = Callable[..., httpx.Response]
 
@@ -20,7 +20,10 @@ class TestControlEndpoint:
         generate()
         response = client.get("/_emulator/stats")
         assert response.status_code == 200
-        assert response.json() == {"requests": {"gemini": 1}, "faults": []}
+        stats = response.json()
+        assert stats["requests"]["gemini"] == 1
+        assert sum(stats["requests"].values()) == 1  # every other provider: 0
+        assert stats["faults"] == []
 
     def test_post_fault_returns_it_and_applies_it(
         self, client: httpx.Client, generate: Generate
@@ -60,7 +63,10 @@ class TestControlEndpoint:
         generate()
         emulator.inject("gemini", "timeout")
         assert client.post("/_emulator/reset").json() == {"reset": True}
-        assert emulator.stats() == {"requests": {"gemini": 0}, "faults": []}
+        assert emulator.stats() == {
+            "requests": dict.fromkeys(emulated_providers(), 0),
+            "faults": [],
+        }
 
     def test_control_calls_are_not_counted(self, client: httpx.Client, emulator: Emulator) -> None:
         """Control endpoint traffic is not provider traffic."""
@@ -71,7 +77,7 @@ class TestControlEndpoint:
     @pytest.mark.parametrize(
         ("body", "message"),
         [
-            ({"provider": "openai", "kind": "slow"}, "allowed providers: gemini"),
+            ({"provider": "mistral", "kind": "slow"}, "allowed providers: gemini"),
             ({"provider": "gemini", "kind": "boom"}, "allowed kinds: bad_key, rate_limit"),
             ({"provider": "gemini"}, "needs 'provider' and 'kind'"),
             ({"provider": "gemini", "kind": "slow", "times": "2"}, "times must be a positive"),

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from nexus_llm.emulator import Emulator, Fault, FaultKind
+from nexus_llm.emulator import Emulator, Fault, FaultKind, emulated_providers
 
 Generate = Callable[..., httpx.Response]
 
@@ -197,7 +197,7 @@ class TestFaultLifetime:
         fault = emulator.inject("gemini", "rate_limit", times=3, retry_after_s=1.5)
         assert fault == Fault("gemini", FaultKind.RATE_LIMIT, 3, 1.5, 1.0)
         assert emulator.stats() == {
-            "requests": {"gemini": 0},
+            "requests": dict.fromkeys(emulated_providers(), 0),
             "faults": [fault.to_json()],
         }
 
@@ -209,7 +209,10 @@ class TestFaultLifetime:
         generate()
         emulator.inject("gemini", "server_error")
         emulator.reset()
-        assert emulator.stats() == {"requests": {"gemini": 0}, "faults": []}
+        assert emulator.stats() == {
+            "requests": dict.fromkeys(emulated_providers(), 0),
+            "faults": [],
+        }
         assert "thoughtsTokenCount" not in generate().json()["usageMetadata"]
 
 
@@ -219,7 +222,11 @@ class TestFaultValidation:
     @pytest.mark.parametrize(
         ("args", "kwargs", "message"),
         [
-            (("openai", "rate_limit"), {}, "unknown provider 'openai'; allowed providers: gemini"),
+            (
+                ("mistral", "rate_limit"),
+                {},
+                "unknown provider 'mistral'; allowed providers: gemini",
+            ),
             (("gemini", "explode"), {}, "unknown fault kind 'explode'; allowed kinds: bad_key"),
             (("gemini", "slow"), {"times": 0}, "times must be a positive integer"),
             (("gemini", "slow"), {"delay_s": -1}, "delay_s must be a finite number"),
@@ -238,6 +245,6 @@ class TestFaultValidation:
         with pytest.raises(ValueError, match="thoughts_tokens must be an integer >= 0"):
             emulator.configure("gemini", thoughts_tokens=-1)
         with pytest.raises(ValueError, match="allowed providers: gemini"):
-            emulator.configure("glm")
+            emulator.configure("mistral")
         with pytest.raises(ValueError, match="allowed providers: gemini"):
-            emulator.request_count("glm")
+            emulator.request_count("mistral")

@@ -26,7 +26,13 @@ GENERATE = "/v1beta/models/gemini-2.5-flash:generateContent"
 
 def test_public_names() -> None:
     """The package exports exactly its public API, sorted."""
-    assert nexus_llm.emulator.__all__ == ["Emulator", "Fault", "FaultKind", "serve"]
+    assert nexus_llm.emulator.__all__ == [
+        "Emulator",
+        "Fault",
+        "FaultKind",
+        "emulated_providers",
+        "serve",
+    ]
 
 
 class TestConnections:

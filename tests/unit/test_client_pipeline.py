@@ -393,15 +393,15 @@ class TestFailures:
         assert handler.requests == []
         assert _ledger(settings) == []
 
-    def test_keyed_but_unsupported_provider_is_explained(self, tmp_path: Path) -> None:
-        """A provider with a key but no adapter yet is skipped with that reason."""
+    def test_keys_are_never_in_the_no_provider_error(self, tmp_path: Path) -> None:
+        """When every provider lacks a key the error says so per provider, leaking nothing."""
         settings = _settings(
-            tmp_path, GEMINI_API_KEY="", OPENAI_API_KEY="sk-x", LLM_PROVIDER_ORDER="openai"
+            tmp_path, GEMINI_API_KEY="", OPENAI_BASE_URL="https://sk-in-url.example.invalid"
         )
         with pytest.raises(NoProviderAvailableError) as caught:
             _call(settings, _reply(OK_BODY), prompt="hi")
-        assert "openai: not supported" in str(caught.value)
-        assert "sk-x" not in str(caught.value)
+        assert "gemini: no API key configured" in str(caught.value)
+        assert "sk-in-url" not in str(caught.value)
 
 
 class TestRobustness:

@@ -1,0 +1,134 @@
+"""The emulated Anthropic API surface: ``POST /v1/messages`` with its key and version checks.
+
+Order per request (the server core has already counted it and done the wire-level faults):
+a provider error fault answers at once, whatever the request; ``malformed_json`` and
+``truncated`` answer 200 at once; otherwise path, method, ``x-api-key``, ``anthropic-version``,
+body and model are checked in that order, and the success reply drops ``usage`` under
+``omit_usage``. Every answer carries ``request-id``; error bodies repeat it as ``request_id``.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Final, final
+
+from . import _anthropic_errors as errors
+from ._anthropic import (
+    VERSIONS,
+    InvalidRequest,
+    MessagesRequest,
+    fallback_request,
+    parse_request,
+    success_body,
+)
+from ._anthropic_errors import AnthropicError, Headers
+from ._faults import Fault, FaultKind
+from ._http import Reply, Request, malformed, truncated
+from ._state import UsageKnobs
+
+_PATH: Final = "/v1/messages"
+_CONTENT_TYPE: Final = "application/json"
+_ID_ALPHABET: Final = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+
+@final
+class AnthropicRoutes:
+    """Answers ``POST /v1/messages`` like the live Anthropic API.
+
+    Args:
+        key: The one API key accepted in ``x-api-key``.
+    """
+
+    __slots__ = ("_key",)
+
+    def __init__(self, key: str) -> None:
+        self._key = key
+
+    @property
+    def name(self) -> str:
+        """The provider name: ``"anthropic"``."""
+        return "anthropic"
+
+    def owns(self, path: str) -> bool:
+        """``/v1/messages`` and everything under it is Anthropic's; the rest of ``/v1/`` is not."""
+        return path == _PATH or path.startswith(_PATH + "/")
+
+    def handle(self, request: Request, knobs: UsageKnobs, fault: Fault | None) -> Reply:
+        """Answer one request to the Messages API surface, suffering ``fault`` if given."""
+        request_id = _new_id("req_011C", 20)
+        kind = fault.kind if fault is not None else None
+        if fault is not None and (failure := _fault_error(fault)) is not None:
+            return _error(failure, request_id)
+        if kind in (FaultKind.MALFORMED_JSON, FaultKind.TRUNCATED):
+            reply = _success(fallback_request(request.body), knobs, request_id, usage=True)
+            return malformed(reply) if kind is FaultKind.MALFORMED_JSON else truncated(reply)
+        if request.path != _PATH:
+            return _error(errors.path_not_found_error(), request_id)
+        if request.method != "POST":
+            failure = errors.method_not_allowed_error(request.method)
+            return _error(failure, request_id, extra=(("allow", "POST"),))
+        key = request.headers.get("x-api-key")
+        if not key:
+            return _error(errors.missing_key_error(), request_id)
+        # Constant-time compare: cheap, and the emulator should not model a timing oracle.
+        if not secrets.compare_digest(key.encode(), self._key.encode()):
+            return _error(errors.invalid_key_error(), request_id)
+        version = request.headers.get("anthropic-version")
+        if not version:
+            return _error(errors.missing_version_error(), request_id)
+        if version not in VERSIONS:
+            return _error(errors.unknown_version_error(version), request_id)
+        try:
+            parsed = parse_request(request.body, version=version)
+        except InvalidRequest as exc:
+            return _error(errors.invalid_request_error(str(exc)), request_id)
+        if not parsed.model.startswith("claude-"):
+            return _error(errors.model_not_found_error(parsed.model), request_id)
+        if parsed.stream:
+            return _error(errors.streaming_not_emulated_error(), request_id)
+        usage = kind is not FaultKind.OMIT_USAGE
+        return _success(parsed, knobs, request_id, usage=usage)
+
+
+def _fault_error(fault: Fault) -> AnthropicError | None:
+    if fault.kind is FaultKind.BAD_KEY:
+        return errors.invalid_key_error()
+    if fault.kind is FaultKind.RATE_LIMIT:
+        return errors.rate_limit_error(fault.retry_after_s, datetime.now(UTC))
+    if fault.kind is FaultKind.QUOTA_DAILY:
+        # Anthropic has no daily quota; its quota that will not reset soon is the spend cap.
+        return errors.spend_limit_error(datetime.now(UTC))
+    if fault.kind is FaultKind.SERVER_ERROR:
+        return errors.internal_error()
+    if fault.kind is FaultKind.UNAVAILABLE:
+        return errors.overloaded_error()
+    return None
+
+
+def _success(parsed: MessagesRequest, knobs: UsageKnobs, request_id: str, *, usage: bool) -> Reply:
+    body = success_body(parsed, knobs, message_id=_new_id("msg_01", 22), include_usage=usage)
+    # The live API reports the request bucket after this request: one used of fifty.
+    limits = errors.rate_limit_headers(datetime.now(UTC), requests_left=49, reset_after_s=1.2)
+    return _json(200, body, (*_common(request_id), *limits))
+
+
+def _error(failure: AnthropicError, request_id: str, *, extra: Headers = ()) -> Reply:
+    headers = (*_common(request_id), *failure.headers, *extra)
+    return _json(failure.status, failure.body(request_id), headers)
+
+
+def _common(request_id: str) -> Headers:
+    return (("request-id", request_id), ("anthropic-organization-id", errors.ORGANIZATION_ID))
+
+
+def _json(status: int, payload: Mapping[str, object], headers: Headers) -> Reply:
+    # Anthropic answers compact JSON with a bare application/json content type.
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return Reply(status=status, body=body, content_type=_CONTENT_TYPE, headers=headers)
+
+
+def _new_id(prefix: str, length: int) -> str:
+    return prefix + "".join(secrets.choice(_ID_ALPHABET) for _ in range(length))

@@ -1,0 +1,182 @@
+"""Anthropic Messages API (`POST /v1/messages`), per shared/reference/anthropic.md.
+
+The `anthropic-version` header is pinned to 2023-06-01: version 2026-10-21 answers 400 to any
+request carrying `temperature`, `top_p` or `top_k`, and callers of this library set temperature.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Final
+
+from ..config import ProviderSettings
+from ..errors import (
+    AuthenticationError,
+    BadRequestError,
+    MalformedResponseError,
+    NotFoundError,
+    OverloadedError,
+    PermissionDeniedError,
+    ProviderError,
+    QuotaExhaustedError,
+    RateLimitError,
+    ServerError,
+)
+from ..types import ChatRequest, HttpReply, HttpRequest, ProviderReply, Usage
+from .base import as_int, error_class_for_status, load_json_object, parse_retry_after
+
+API_VERSION: Final = "2023-06-01"
+# The API requires max_tokens; 1024 is the value of the reference's and Anthropic's examples.
+DEFAULT_MAX_TOKENS: Final = 1024
+# The Messages API has no JSON mode (no response_format); an instruction is the stateless
+# stand-in, since prefilling "{" would need parse_reply to know the request to put it back.
+JSON_INSTRUCTION: Final = "Reply with one valid JSON object only: no prose, no Markdown fences."
+SPEND_LIMIT_CODE: Final = "enforced_spend_limit_reached"
+
+_BY_TYPE: Final[Mapping[str, type[ProviderError]]] = {
+    "invalid_request_error": BadRequestError,
+    "authentication_error": AuthenticationError,
+    "billing_error": QuotaExhaustedError,
+    "permission_error": PermissionDeniedError,
+    "not_found_error": NotFoundError,
+    "conflict_error": ServerError,
+    "request_too_large": BadRequestError,
+    "rate_limit_error": RateLimitError,
+    "api_error": ServerError,
+    "timeout_error": ServerError,
+    "overloaded_error": OverloadedError,
+}
+
+
+class AnthropicAdapter:
+    name = "anthropic"
+
+    def build_request(self, request: ChatRequest, settings: ProviderSettings) -> HttpRequest:
+        body: dict[str, object] = {
+            "model": request.model or settings.model,
+            "max_tokens": (
+                request.max_tokens if request.max_tokens is not None else DEFAULT_MAX_TOKENS
+            ),
+        }
+        system = request.system
+        if request.json_mode:
+            system = f"{system}\n\n{JSON_INSTRUCTION}" if system else JSON_INSTRUCTION
+        if system:
+            body["system"] = system
+        body["messages"] = [{"role": m.role, "content": m.text} for m in request.messages]
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        api_key = settings.api_key.reveal() if settings.api_key else ""
+        return HttpRequest(
+            method="POST",
+            url=f"{settings.base_url.rstrip('/')}/v1/messages",
+            headers={
+                "x-api-key": api_key,
+                "anthropic-version": API_VERSION,
+                "content-type": "application/json",
+            },
+            body=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
+        )
+
+    def parse_reply(self, reply: HttpReply, *, model: str) -> ProviderReply:
+        if reply.status != 200:
+            raise self._error(reply)
+        data = load_json_object(reply.body)
+        if data is None:
+            raise MalformedResponseError(
+                "the response body is not a JSON object", provider=self.name, status=reply.status
+            )
+        if data.get("type") == "error":
+            raise self._error(reply)
+        stop_reason = data.get("stop_reason")
+        return ProviderReply(
+            text=_text(data.get("content")),
+            finish_reason=str(stop_reason) if stop_reason else "unknown",
+            model=str(data.get("model") or model),
+            response_id=str(data["id"]) if data.get("id") else None,
+            usage=_usage(data.get("usage")),
+        )
+
+    def _error(self, reply: HttpReply) -> ProviderError:
+        data = load_json_object(reply.body)
+        error = data.get("error") if data else None
+        hint = _retry_after(reply.headers)
+        if not isinstance(error, dict):
+            # An edge proxy (a Cloudflare 413, a gateway 502) answers without the envelope.
+            cls = error_class_for_status(reply.status)
+            return cls(
+                "no error details in the response",
+                provider=self.name,
+                status=reply.status,
+                retry_after_s=hint if cls.retryable else None,
+            )
+        error_type = str(error.get("type") or "")
+        message = str(error.get("message") or "no message")
+        details = error.get("details")
+        code = details.get("error_code") if isinstance(details, dict) else None
+        if code == SPEND_LIMIT_CODE:
+            # The monthly tier cap: no retry-after, and nothing helps until next month.
+            return QuotaExhaustedError(
+                message, provider=self.name, status=reply.status, provider_code=SPEND_LIMIT_CODE
+            )
+        # The set of error types may grow: an unknown one falls back to the HTTP status.
+        cls = _BY_TYPE.get(error_type) or error_class_for_status(reply.status)
+        return cls(
+            message,
+            provider=self.name,
+            status=reply.status,
+            retry_after_s=hint if cls.retryable else None,
+            provider_code=error_type or None,
+        )
+
+
+def _text(content: object) -> str:
+    """The text blocks joined; thinking, redacted_thinking and tool_use blocks are not text."""
+    if not isinstance(content, list):
+        return ""
+    return "".join(
+        block["text"]
+        for block in content
+        if isinstance(block, dict)
+        and block.get("type") == "text"
+        and isinstance(block.get("text"), str)
+    )
+
+
+def _usage(raw: object) -> Usage | None:
+    """Map `usage`: Anthropic's input_tokens is only the uncached part of the prompt."""
+    if not isinstance(raw, dict):
+        return None
+    uncached = as_int(raw.get("input_tokens"))
+    read = as_int(raw.get("cache_read_input_tokens"))
+    write = as_int(raw.get("cache_creation_input_tokens"))
+    split = raw.get("cache_creation")
+    if raw.get("cache_creation_input_tokens") is None and isinstance(split, dict):
+        write = sum(as_int(count) for count in split.values())
+    output = as_int(raw.get("output_tokens"))
+    details = raw.get("output_tokens_details")
+    thinking = as_int(details.get("thinking_tokens")) if isinstance(details, dict) else 0
+    return Usage(
+        input_tokens=uncached + read + write,
+        output_tokens=output,
+        cached_tokens=read,
+        reasoning_tokens=min(thinking, output),
+        cache_write_tokens=write,
+    )
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    """`retry-after-ms` (which the official SDK reads first), else `retry-after` in seconds."""
+    millis = parse_retry_after(_header(headers, "retry-after-ms"))
+    if millis is not None:
+        return millis / 1000
+    return parse_retry_after(_header(headers, "retry-after"))
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    # httpx.Headers ignore case already; a plain dict (canned replies) may not.
+    value = headers.get(name)
+    if value is not None:
+        return value
+    return next((v for k, v in headers.items() if k.lower() == name), None)
