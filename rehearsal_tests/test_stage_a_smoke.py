@@ -8,7 +8,7 @@ from nexus_llm import Client
 from pytest_nexus_rehearsal import rehearsal
 from pytest_nexus_rehearsal.checks.report import run_report_check
 from pytest_nexus_rehearsal.checks.smoke import run_smoke
-from pytest_nexus_rehearsal.environments import NexusEnvironment
+from pytest_nexus_rehearsal.environments import NexusEnvironment, usable_providers
 from pytest_nexus_rehearsal.fixtures import ScorecardRow
 
 
@@ -17,16 +17,25 @@ from pytest_nexus_rehearsal.fixtures import ScorecardRow
 def test_basic_call_writes_audit_and_ledger(
     llm_client: Client, nexus_env: NexusEnvironment, scorecard_row: ScorecardRow
 ) -> None:
-    """One call leaves an llm_success audit line and a ledger line with a cost."""
-    result = run_smoke(llm_client, prompt="hello", purpose="ops")
-    providers = ", ".join(nexus_env.provider_names()) or "none"
+    """A call to each configured provider leaves an llm_success line and a priced ledger line."""
+    providers = usable_providers(nexus_env.settings)
+    results = {
+        p: run_smoke(llm_client, prompt="hello", purpose="ops", provider=p) for p in providers
+    }
+    failed = [p for p, r in results.items() if not r.ok]
     scorecard_row.record(
-        measured=result.measured,
-        threshold=result.threshold,
-        evidence=f"providers: {providers}; {result.evidence}",
-        hint=result.hint,
+        measured=f"{len(providers) - len(failed)} of {len(providers)} provider(s) OK",
+        threshold=next(iter(results.values())).threshold if results else "",
+        evidence="; ".join(
+            f"{p}: {'OK' if r.ok else 'NG'} — {r.evidence}" for p, r in results.items()
+        )
+        or "no provider configured",
+        hint="; ".join(f"{p}: {results[p].hint}" for p in failed),
     )
-    assert result.ok, result.render(header=f"check 1 on {nexus_env.describe()}")
+    assert providers, "no provider is configured for this environment"
+    assert not failed, "\n".join(
+        results[p].render(header=f"check 1, {p}, on {nexus_env.describe()}") for p in failed
+    )
 
 
 @rehearsal.smoke
