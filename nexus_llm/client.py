@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import httpx
 
@@ -236,7 +236,18 @@ class Client(_ClientBase):
 
 
 class AsyncClient(_ClientBase):
-    """The asyncio LLM client: the same pipeline as `Client`, awaited."""
+    """The asyncio LLM client: the same pipeline as `Client`, awaited.
+
+    Args:
+        settings: defaults to `Settings.from_env()`.
+        transport: an httpx async transport, e.g. `httpx.MockTransport` in tests (implies httpx).
+        pipeline: a pre-built pipeline (to inject a store, clocks or a recorder).
+        max_connections: the connection pool's size.
+        sleep: how to wait between retries.
+        http_backend: ``auto`` sends over aiohttp when it is installed (the ``fast`` extra), no
+            `transport` is given and no proxy variable is set, else over httpx; ``aiohttp`` or
+            ``httpx`` force one.
+    """
 
     def __init__(
         self,
@@ -246,17 +257,17 @@ class AsyncClient(_ClientBase):
         pipeline: CallPipeline | None = None,
         max_connections: int = 100,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        http_backend: Literal["auto", "aiohttp", "httpx"] = "auto",
     ) -> None:
+        from .transports import make_sender  # imports this module: bound late
+
         super().__init__(settings, pipeline)
         self._sleep = sleep
-        limits = httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections
-        )
-        self._http = httpx.AsyncClient(
+        self._sender = make_sender(
+            http_backend,
+            timeout_s=self.settings.timeout_s,
+            max_connections=max_connections,
             transport=transport,
-            timeout=self.settings.timeout_s,
-            limits=limits,
-            mounts=None if transport else _loopback_mounts(httpx.AsyncHTTPTransport, limits),
         )
 
     async def generate(
@@ -305,21 +316,10 @@ class AsyncClient(_ClientBase):
             return done.value  # type: ignore[no-any-return]
 
     async def _send(self, effect: Send) -> HttpReply | ProviderError:
-        req = effect.request
-        try:
-            reply = await self._http.request(
-                req.method,
-                req.url,
-                headers=req.headers,
-                content=req.body,
-                timeout=effect.timeout_s,
-            )
-        except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:
-            return _transport_error(exc, effect.provider)
-        return HttpReply(reply.status_code, reply.headers, reply.content)
+        return await self._sender.send(effect)
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._sender.aclose()
 
     async def __aenter__(self) -> AsyncClient:
         return self

@@ -70,7 +70,7 @@ class AnthropicRoutes:
         if request.method != "POST":
             failure = errors.method_not_allowed_error(request.method)
             return _error(failure, request_id, extra=(("allow", "POST"),))
-        key = request.headers.get("x-api-key")
+        key = request.headers.get("x-api-key") or _bearer(request.headers.get("authorization"))
         if not key:
             return _error(errors.missing_key_error(), request_id)
         # Constant-time compare: cheap, and the emulator should not model a timing oracle.
@@ -132,3 +132,10 @@ def _json(status: int, payload: Mapping[str, object], headers: Headers) -> Reply
 
 def _new_id(prefix: str, length: int) -> str:
     return prefix + "".join(secrets.choice(_ID_ALPHABET) for _ in range(length))
+
+
+def _bearer(value: str | None) -> str | None:
+    """The key of an `Authorization: Bearer <key>` header: current SDKs send the API key so."""
+    if value and value[:7].lower() == "bearer ":
+        return value[7:].strip() or None
+    return None

@@ -20,7 +20,7 @@ from ._http import Reply, Request, json_reply, malformed, truncated
 from ._state import UsageKnobs
 
 _PREFIX = "/v1beta/"
-_ROUTE = re.compile(r"/v1beta/models/(?P<model>[^/:]+):(?P<action>[A-Za-z]+)")
+_ROUTE = re.compile(r"/v1(?:beta)?/models/(?P<model>[^/:]+):(?P<action>[A-Za-z]+)")
 # A model the path did not name, for the fault bodies that must name one anyway.
 _FALLBACK_MODEL = "gemini-2.5-flash"
 
@@ -45,7 +45,9 @@ class GeminiRoutes:
 
     def owns(self, path: str) -> bool:
         """Everything under ``/v1beta/`` is Gemini's, so its faults and counts apply there."""
-        return path.startswith(_PREFIX)
+        # google-genai defaults to `v1`, where OpenAI's routes live too: the `:action` suffix
+        # of a `/v1/models/...` path is Gemini's alone.
+        return path.startswith(_PREFIX) or _ROUTE.fullmatch(path) is not None
 
     def not_found(self, request: Request) -> Reply:
         """Answer a URL no emulated endpoint serves, in Google's envelope."""

@@ -175,6 +175,10 @@ def test_serve_announces_and_stops_cleanly_on_a_signal(signum: signal.Signals) -
         assert line.startswith("nexus emulator listening on http://127.0.0.1:")
         assert line.rstrip().endswith("(gemini key: emulator-gemini-key) — Ctrl-C to stop")
         base_url = line.split()[4]
+        providers = [process.stdout.readline() for _ in nexus_llm.emulator.emulated_providers()]
+        assert [p.split(":")[0].strip() for p in providers] == (
+            nexus_llm.emulator.emulated_providers()
+        )
         response = httpx.post(
             base_url + GENERATE, json=BODY, headers={"x-goog-api-key": "emulator-gemini-key"}
         )
