@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
+BASE   := $(VENV)/.installed-base
 SCORECARD ?= scorecard.md
 
 .PHONY: rehearsal test lint typecheck unit install clean
@@ -15,10 +16,14 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+$(BASE): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[fast]'
+	touch $(BASE)
+
 install: $(STAMP)
 
 ## The operations rehearsal on the built-in `local` environment; writes $(SCORECARD).
-rehearsal: $(STAMP)
+rehearsal: $(BASE)
 	$(BIN)/pytest rehearsal_tests --nexus-env=local --scorecard $(SCORECARD)
 
 ## The project's own tests: lint, types, then the suite (two workers).
