@@ -110,11 +110,6 @@ _PROVIDER_VARS: Final[Mapping[str, _ProviderVars]] = {
 }
 
 
-def provider_key_variables() -> list[str]:
-    """The variable names that configure a provider's key, for help messages."""
-    return [keys.keys[0] for keys in _PROVIDER_VARS.values()]
-
-
 @dataclass(frozen=True, slots=True)
 class ProtectionSettings:
     """Retry, breaker, dedupe and state-store knobs (DESIGN §2, issue 4); see the README."""

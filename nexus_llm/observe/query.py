@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -84,7 +83,3 @@ class JsonlView:
 
     def __len__(self) -> int:
         return self.count()
-
-
-def first(records: Iterable[dict[str, object]]) -> dict[str, object] | None:
-    return next(iter(records), None)

@@ -42,11 +42,3 @@ class RetryPolicy:
         if elapsed_s + wait >= self.deadline_s:
             return None
         return wait
-
-    def stop_reason(self, error: ProviderError, *, attempt: int) -> str:
-        """Why no retry happens, in words for the audit log."""
-        if not error.retryable:
-            return "not retryable"
-        if attempt >= self.max_attempts:
-            return f"{self.max_attempts} attempts used"
-        return "the wait would pass the call deadline or the retry cap"

@@ -78,9 +78,6 @@ class DedupeCache:
         token = uuid.uuid4().hex.encode()
         return token if self._store.add(f"inflight:{key}", token, ttl_s=ttl_s) else None
 
-    def in_flight(self, key: str) -> bool:
-        return self._store.get(f"inflight:{key}") is not None
-
     def fulfil(self, key: str, answer: CachedAnswer, *, ttl_s: float, token: bytes) -> None:
         self._store.put(f"dedupe:{key}", answer.encode(), ttl_s=ttl_s)
         self.release(key, token)
