@@ -13,7 +13,7 @@ from freezegun import freeze_time
 
 from nexus_llm.observe.audit import EVENTS, AuditLog, iso_ts
 from nexus_llm.observe.ledger import CostLedger, LedgerEntry
-from nexus_llm.observe.query import JsonlView, first
+from nexus_llm.observe.query import JsonlView
 
 LEDGER_FIELDS = {
     "ts",
@@ -278,10 +278,3 @@ class TestJsonlView:
         assert audit_view.count() == 5
         assert audit_view.last_stats.skipped_corrupt == 1
         assert audit_view.last_stats.skipped_partial == 1
-
-    def test_first(self, audit_view: JsonlView) -> None:
-        """first() is the first record or None."""
-        found = first(audit_view.events("breaker_open"))
-        assert found is not None
-        assert found["provider"] == "gemini"
-        assert first([]) is None
