@@ -24,7 +24,7 @@ codes, provider error messages and our own words only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 
 class NexusError(Exception):
@@ -79,8 +79,24 @@ class ProviderError(NexusError):
         self.retry_after_s = retry_after_s
         self.provider_code = provider_code
         self.message = message
-        where = f"{provider} HTTP {status}" if status is not None else provider
-        super().__init__(f"{where}: {message}")
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        where = f"{self.provider} HTTP {self.status}" if self.status is not None else self.provider
+        return f"{where}: {self.message}"
+
+    def redact(self, secrets: Iterable[str], prompts: Iterable[str]) -> None:
+        """Remove the key and the prompt text a provider echoed back in its error message."""
+        message = self.message
+        for secret in secrets:
+            if len(secret) >= 6:
+                message = message.replace(secret, "<redacted>")
+        for prompt in prompts:
+            if len(prompt) >= 8:
+                message = message.replace(prompt, "<prompt>")
+        if message != self.message:
+            self.message = message
+            self.args = (self._text(),)
 
 
 class AuthenticationError(ProviderError):

@@ -320,6 +320,9 @@ class CallPipeline:
                 raise TypeError(f"the shell answered Send with {type(outcome).__name__}")
             reply = adapter.parse_reply(outcome, model=model)
         except ProviderError as error:
+            # Providers echo headers and prompts in their errors; neither may reach a log.
+            key = provider_settings.api_key.reveal() if provider_settings.api_key else ""
+            error.redact([key], [request.prompt_text(), *(m.text for m in request.messages)])
             latency_ms = (self._monotonic() - started) * 1000
             self.recorder.failure(
                 ctx, provider=name, model=model, error=error, latency_ms=latency_ms, attempt=attempt

@@ -11,6 +11,7 @@ it, or with an httpx transport injected (``transport=``, as tests do), the httpx
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import os
 from collections.abc import Mapping
@@ -127,12 +128,22 @@ class AiohttpSender:
     ``timeout_s``: for the connection (pool wait included) and for each read, not the total.
     """
 
-    __slots__ = ("_max_connections", "_session", "_timeouts")
+    __slots__ = ("_loop", "_max_connections", "_session", "_timeouts")
 
     def __init__(self, *, max_connections: int) -> None:
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+
+    def _current(self) -> aiohttp.ClientSession:
+        """The session of the running loop: a client reused under a new `asyncio.run()` gets a
+        fresh one (the old loop, and the sockets bound to it, are gone)."""
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._loop is not loop:
+            self._loop = loop
+            return self._open()
+        return self._session
 
     def _open(self) -> aiohttp.ClientSession:
         import aiohttp
@@ -159,7 +170,7 @@ class AiohttpSender:
         req = effect.request
         if not all(_carriable(k) and _carriable(v) for k, v in req.headers.items()):
             return _uncarriable(effect.provider)
-        session = self._session or self._open()
+        session = self._current()
         try:
             async with session.request(
                 req.method,

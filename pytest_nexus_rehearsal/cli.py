@@ -174,11 +174,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)  # exits 2 with argparse's one-line error on bad flags
     try:
         return int(args.handler(args))
-    except ConfigError as exc:
-        print(f"nexus {args.command}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except UsageError as exc:
-        print(f"nexus {args.command}: {exc}", file=sys.stderr)
+    except (ConfigError, UsageError) as exc:
+        name = " ".join(filter(None, (args.command, getattr(args, "action", None))))
+        print(f"nexus {name}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"nexus {args.command}: interrupted", file=sys.stderr)
@@ -231,6 +229,7 @@ def _cmd_dedupe(args: argparse.Namespace) -> int:
 
     with _calling_environment(args) as (env, client):
         emulator = env.emulator
+        counted = args.provider or usable_first(env)
         result = run_dedupe(
             client,
             prompt=args.prompt,
@@ -239,7 +238,7 @@ def _cmd_dedupe(args: argparse.Namespace) -> int:
             team=args.team,
             project=args.project,
             provider=args.provider,
-            count_requests=(lambda: emulator.request_count("gemini")) if emulator else None,
+            count_requests=(lambda: emulator.request_count(counted)) if emulator else None,
         )
         print(result.render(header=f"nexus dedupe — env {env.describe()}"))
     return EXIT_OK if result.ok else EXIT_NG
@@ -247,6 +246,8 @@ def _cmd_dedupe(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
+
+    import jinja2
 
     from nexus_llm.config import Settings
     from nexus_llm.finops.report import (
@@ -275,15 +276,23 @@ def _cmd_report(args: argparse.Namespace) -> int:
         )
     except ReportInputError as exc:
         raise UsageError(str(exc)) from None
+    out = Path(args.out)
+    read = {Path(p).resolve() for p in [*report.sources, *report.audit_sources]}
+    if out.resolve() in read:
+        raise UsageError(f"--out {out} is one of the files the report reads; name another file")
     renderers = {
         "md": lambda: render_markdown(report, template),
         "json": lambda: render_json(report),
         "csv": lambda: render_csv(report),
     }
-    out = Path(args.out)
+    try:
+        text = renderers[args.format]()
+    except (jinja2.TemplateError, UnicodeDecodeError) as exc:
+        detail = " ".join(str(exc).split())[:200]
+        raise UsageError(f"--template {args.template}: cannot render ({detail})") from None
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(renderers[args.format](), "utf-8")
+        out.write_text(text, "utf-8")
     except OSError as exc:
         raise UsageError(f"--out {out}: cannot write ({exc.strerror})") from None
     if report.empty:
@@ -319,7 +328,9 @@ def _cmd_tagging(args: argparse.Namespace) -> int:
 def _cmd_metrics_serve(args: argparse.Namespace) -> int:
     import time
 
-    from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    from .metrics_files import TolerantMultiProcessCollector
 
     directory = args.dir or os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
     if not directory:
@@ -328,9 +339,10 @@ def _cmd_metrics_serve(args: argparse.Namespace) -> int:
             "here) or pass --dir; this command serves what those processes wrote"
         )
     if not os.path.isdir(directory):
-        raise UsageError(f"--dir {directory}: no such directory")
+        what = "is not a directory" if os.path.exists(directory) else "no such directory"
+        raise UsageError(f"--dir {directory}: {what}")
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+    registry.register(TolerantMultiProcessCollector(directory))
     try:
         server, thread = start_http_server(args.port, addr=args.host, registry=registry)
     except OSError as exc:
@@ -352,6 +364,13 @@ def _cmd_metrics_serve(args: argparse.Namespace) -> int:
     finally:
         server.shutdown()
     return EXIT_OK
+
+
+def usable_first(env: NexusEnvironment) -> str:
+    """The provider a call without --provider goes to first."""
+    from .environments import usable_providers
+
+    return usable_providers(env.settings)[0]
 
 
 def _no_provider_message(provider: str | None, emulated: bool) -> str:

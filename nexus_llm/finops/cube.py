@@ -15,6 +15,7 @@ else: lines from other writers, escaped strings, corrupt lines.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -312,7 +313,7 @@ class Folder:
                 )
             ]
             day = utc_day(str(rec["ts"]))
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError, OverflowError, RecursionError):
             self.ledger.corrupt += 1
             return
         stats = self._day(day)
@@ -343,11 +344,16 @@ def utc_day(ts: str) -> str:
 
 
 def _num(value: object) -> float:
+    """A count or an amount from a foreign line: absent is 0; NaN, infinities and negatives
+    make the line corrupt rather than poison every total."""
     if value is None:
         return 0.0
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(value)
-    return float(value)
+    number = float(value)  # OverflowError for absurd integers: corrupt too
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(value)
+    return number
 
 
 class LineChunks:

@@ -26,6 +26,7 @@ from .cube import DIMENSIONS, DayStats, Ledger
 from .rollup import ROLLUP_SUFFIX, read_ledger_file
 
 TEMPLATE = "FINOPS_REPORT.md"
+MAX_RANGE_DAYS = 3660  # ten years of daily rows; also keeps the last day + 1 representable
 
 
 @dataclass(slots=True)
@@ -123,6 +124,11 @@ def build_report(
     """
     if end < start:
         raise ReportInputError(f"--to {end} is before --from {start}")
+    if (end - start).days >= MAX_RANGE_DAYS:
+        raise ReportInputError(
+            f"--from {start} --to {end} spans {(end - start).days + 1} days: "
+            f"a report covers at most {MAX_RANGE_DAYS} days"
+        )
     ledger_list = [os.fspath(p) for p in ledgers]
     files = _data_files(ledger_list)
     if not files:
@@ -224,7 +230,9 @@ def _audit_errors(files: list[Path], start: date, end: date) -> tuple[dict[str, 
                         continue
                     try:
                         record = json.loads(raw)
-                    except ValueError:
+                    except (ValueError, RecursionError):
+                        continue
+                    if not isinstance(record, dict):
                         continue
                     kind = str(record.get("error_type", "unknown"))
                     errors[kind] = errors.get(kind, 0) + 1
