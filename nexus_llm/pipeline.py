@@ -231,9 +231,9 @@ class CallPipeline:
                 reasons.append((name, "not tried: the call deadline had passed"))
                 continue
             breaker = self.breakers[name]
-            admission, why = breaker.admit()
-            if admission == "denied":
-                reasons.append((name, why))
+            admission = breaker.admit()
+            if admission.kind == "denied":
+                reasons.append((name, admission.why))
                 if following:
                     self.recorder.fallback(
                         ctx, from_provider=name, to_provider=following, reason="breaker_open"
@@ -246,14 +246,15 @@ class CallPipeline:
                 reasons.append((name, str(error)))
                 if counts_against_breaker(error):
                     breaker.record_failure(error.error_type)
-                else:
+                elif not admission.clean:
                     breaker.record_success()  # it answered: the request, not the provider, failed
                 if following:
                     self.recorder.fallback(
                         ctx, from_provider=name, to_provider=following, reason=error.error_type
                     )
                 continue
-            breaker.record_success()
+            if not admission.clean:
+                breaker.record_success()
             return response
         if last_error is not None and len(route) == 1:
             raise last_error  # one provider: its own typed error says the most

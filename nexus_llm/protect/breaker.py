@@ -20,7 +20,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from typing import Final, Literal
+from typing import Final, Literal, NamedTuple
 
 from ..errors import BadRequestError, NotFoundError, ProviderError
 from ..state import StateStore
@@ -29,7 +29,20 @@ CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 STATE_VALUES: Final = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}  # the gauge's encoding
 _CAS_TRIES = 16
 
-Admission = Literal["allowed", "probe", "denied"]
+
+class Admission(NamedTuple):
+    """Whether a call may go to the provider, why not, and whether a success needs recording.
+
+    `clean` is True when the breaker was closed with no failure to forget: a success then needs
+    neither a write nor even a read. (A failure recorded meanwhile by another process keeps its
+    streak a little longer — the conservative side.)
+    """
+
+    kind: Literal["allowed", "probe", "denied"]
+    why: str = ""
+    clean: bool = False
+
+
 TransitionSink = Callable[[str, dict[str, object]], None]
 
 
@@ -95,19 +108,18 @@ class CircuitBreaker:
     def current(self) -> BreakerState:
         return BreakerState.decode(self._store.get(self._key))
 
-    def admit(self) -> tuple[Admission, str]:
+    def admit(self) -> Admission:
         """Whether a call may go to the provider now; the second item says why not."""
         for _ in range(_CAS_TRIES):
             raw = self._store.get(self._key)
             st = BreakerState.decode(raw)
             now = self._clock()
             if st.state == CLOSED:
-                return "allowed", ""
+                return Admission("allowed", "", st.failures == 0 and st.window_failures == 0)
             if st.state == OPEN:
                 if now < st.open_until:
-                    return (
-                        "denied",
-                        f"breaker open for {st.open_until - now:.0f}s more ({st.reason})",
+                    return Admission(
+                        "denied", f"breaker open for {st.open_until - now:.0f}s more ({st.reason})"
                     )
                 new = replace(
                     st, state=HALF_OPEN, probes=1, probe_deadline=now + self._config.probe_timeout_s
@@ -116,7 +128,7 @@ class CircuitBreaker:
                     self._emit(
                         "breaker_half_open", {"reason": "cooldown passed", **self._age(st, now)}
                     )
-                    return "probe", ""
+                    return Admission("probe")
                 continue
             stale = now >= st.probe_deadline
             if st.probes < self._config.half_open_probes or stale:
@@ -126,10 +138,10 @@ class CircuitBreaker:
                     probe_deadline=now + self._config.probe_timeout_s,
                 )
                 if self._swap(raw, new):
-                    return "probe", ""
+                    return Admission("probe")
                 continue
-            return "denied", "breaker half-open: a probe call is in flight"
-        return "denied", "breaker state is contended; try again"
+            return Admission("denied", "breaker half-open: a probe call is in flight")
+        return Admission("denied", "breaker state is contended; try again")
 
     def record_success(self) -> None:
         for _ in range(_CAS_TRIES):
