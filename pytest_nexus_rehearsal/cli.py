@@ -8,13 +8,14 @@ import contextlib
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from nexus_llm.errors import ConfigError
 
 if TYPE_CHECKING:
     from nexus_llm import Client
 
+    from .checks.result import CheckResult
     from .environments import NexusEnvironment
 
 EXIT_OK, EXIT_NG, EXIT_USAGE, EXIT_DEPENDENCY = 0, 1, 2, 3
@@ -208,20 +209,35 @@ def _calling_environment(args: argparse.Namespace) -> Iterator[tuple[NexusEnviro
             yield env, client
 
 
+class CallArgs(TypedDict):
+    prompt: str
+    purpose: str
+    team: str | None
+    project: str | None
+    provider: str | None
+
+
+def _call_args(args: argparse.Namespace) -> CallArgs:
+    """The seed's call flags, as the checks take them."""
+    return {
+        "prompt": args.prompt,
+        "purpose": args.purpose,
+        "team": args.team,
+        "project": args.project,
+        "provider": args.provider,
+    }
+
+
+def _verdict(command: str, env: NexusEnvironment, result: CheckResult) -> int:
+    print(result.render(header=f"nexus {command} — env {env.describe()}"))
+    return EXIT_OK if result.ok else EXIT_NG
+
+
 def _cmd_smoke(args: argparse.Namespace) -> int:
     from .checks.smoke import run_smoke
 
     with _calling_environment(args) as (env, client):
-        result = run_smoke(
-            client,
-            prompt=args.prompt,
-            purpose=args.purpose,
-            team=args.team,
-            project=args.project,
-            provider=args.provider,
-        )
-        print(result.render(header=f"nexus smoke — env {env.describe()}"))
-    return EXIT_OK if result.ok else EXIT_NG
+        return _verdict("smoke", env, run_smoke(client, **_call_args(args)))
 
 
 def _cmd_dedupe(args: argparse.Namespace) -> int:
@@ -232,16 +248,11 @@ def _cmd_dedupe(args: argparse.Namespace) -> int:
         counted = args.provider or usable_first(env)
         result = run_dedupe(
             client,
-            prompt=args.prompt,
             n=args.n,
-            purpose=args.purpose,
-            team=args.team,
-            project=args.project,
-            provider=args.provider,
             count_requests=(lambda: emulator.request_count(counted)) if emulator else None,
+            **_call_args(args),
         )
-        print(result.render(header=f"nexus dedupe — env {env.describe()}"))
-    return EXIT_OK if result.ok else EXIT_NG
+        return _verdict("dedupe", env, result)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -316,13 +327,12 @@ def _cmd_tagging(args: argparse.Namespace) -> int:
         result = run_tagging(
             client,
             prompt=args.prompt,
-            team=args.team,
+            team=args.team,  # required flags for this command: never None
             project=args.project,
             purpose=args.purpose,
             provider=args.provider,
         )
-        print(result.render(header=f"nexus tagging — env {env.describe()}"))
-    return EXIT_OK if result.ok else EXIT_NG
+        return _verdict("tagging", env, result)
 
 
 def _cmd_metrics_serve(args: argparse.Namespace) -> int:

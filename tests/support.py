@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from multiprocessing.context import ForkContext, SpawnContext
 from pathlib import Path
 
@@ -168,3 +172,37 @@ def mp_context() -> ForkContext | SpawnContext:
     if "fork" in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
+
+
+@contextlib.contextmanager
+def metrics_server(directory: Path) -> Iterator[tuple[str, list[str]]]:
+    """Run `nexus metrics serve --port 0 --dir DIR`; yield its URL and, once stopped, stderr.
+
+    The list yielded second is filled with the server's stderr lines after the block ends.
+    """
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pytest_nexus_rehearsal.cli",
+            "metrics",
+            "serve",
+            "--port",
+            "0",
+            "--dir",
+            str(directory),
+        ],
+        env=clean_environ(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    stderr: list[str] = []
+    try:
+        assert server.stdout is not None
+        banner = server.stdout.readline()
+        yield next(w for w in banner.split() if w.startswith("http://127.0.0.1:")), stderr
+    finally:
+        server.send_signal(signal.SIGINT)
+        _, err = server.communicate(timeout=20)
+        stderr.extend(err.splitlines())

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -16,7 +13,7 @@ from nexus_llm import AsyncClient, Client, Settings
 from nexus_llm.emulator import Emulator
 from nexus_llm.errors import BadRequestError
 from tests.cli.test_smoke_command import NEXUS, run
-from tests.support import clean_environ
+from tests.support import metrics_server
 
 GOOD = (
     '{"ts":"2026-01-05T10:00:00.000Z","env":"e","request_id":"r","provider":"gemini",'
@@ -220,30 +217,7 @@ def test_metrics_serve_skips_a_damaged_file(tmp_path: Path) -> None:
     metrics_dir = tmp_path / "prom"
     metrics_dir.mkdir()
     (metrics_dir / "counter_1.db").write_bytes(b"junk")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pytest_nexus_rehearsal.cli",
-            "metrics",
-            "serve",
-            "--port",
-            "0",
-            "--dir",
-            str(metrics_dir),
-        ],
-        env=clean_environ(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        banner = server.stdout.readline()
-        url = next(w for w in banner.split() if w.startswith("http://127.0.0.1:"))
+    with metrics_server(metrics_dir) as (url, stderr):
         reply = httpx.get(url, timeout=10)
-    finally:
-        server.send_signal(signal.SIGINT)
-        _, err = server.communicate(timeout=20)
     assert reply.status_code == 200
-    assert "Traceback" not in err
+    assert not any("Traceback" in line for line in stderr)

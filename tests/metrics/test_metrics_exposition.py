@@ -3,7 +3,6 @@ aggregation served by `nexus metrics serve`, and the tag cardinality guard."""
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ from nexus_llm import Client, Settings
 from nexus_llm.emulator import Emulator
 from nexus_llm.errors import RateLimitError
 from nexus_llm.observe.metrics import OTHER, TagGuard
-from tests.support import clean_environ, require_executable
+from tests.support import clean_environ, metrics_server, require_executable
 
 
 def settings_for(emulator: Emulator, tmp_path: Path, **extra: str) -> Settings:
@@ -183,31 +182,8 @@ def test_metrics_serve_aggregates_processes(fresh_emulator: Emulator, tmp_path: 
         subprocess.run(
             [sys.executable, "-c", script, str(n)], cwd=tmp_path, env=env, check=True, timeout=60
         )
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pytest_nexus_rehearsal.cli",
-            "metrics",
-            "serve",
-            "--port",
-            "0",
-            "--dir",
-            str(metrics_dir),
-        ],
-        env=clean_environ(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        banner = server.stdout.readline()
-        url = next(w for w in banner.split() if w.startswith("http://127.0.0.1:"))
+    with metrics_server(metrics_dir) as (url, _stderr):
         text = httpx.get(url, timeout=10).content
-    finally:
-        server.send_signal(signal.SIGINT)
-        server.communicate(timeout=20)
     line = next(
         x
         for x in text.decode().splitlines()
