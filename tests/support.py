@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import multiprocessing
 import os
 import shutil
@@ -17,6 +18,9 @@ from pathlib import Path
 
 import pytest
 import redis
+
+from nexus_llm import Settings
+from nexus_llm.emulator import Emulator
 
 # Variables that would point a test at a real provider or webhook, or change its settings.
 _FOREIGN = (
@@ -206,3 +210,33 @@ def metrics_server(directory: Path) -> Iterator[tuple[str, list[str]]]:
         server.send_signal(signal.SIGINT)
         _, err = server.communicate(timeout=20)
         stderr.extend(err.splitlines())
+
+
+_KEY_VARIABLE = {"gemini": "GEMINI", "openai": "OPENAI", "anthropic": "ANTHROPIC", "glm": "GLM"}
+
+
+def emulator_settings(emulator: Emulator, tmp_path: Path, provider: str, **extra: str) -> Settings:
+    """Settings that send every call to `provider` on the emulator, logs in `tmp_path/logs`.
+
+    Dedupe is off and each fault is seen once (one attempt): these tests count provider
+    requests; dedupe and retries have suites of their own. `extra` overrides any variable.
+    """
+    prefix = _KEY_VARIABLE[provider]
+    return Settings.from_env(
+        {
+            f"{prefix}_API_KEY": emulator.key_for(provider),
+            f"{prefix}_BASE_URL": emulator.base_url_for(provider),
+            "LLM_PROVIDER_ORDER": provider,
+            "LLM_AUDIT_LOG_PATH": str(tmp_path / "logs" / "audit.jsonl"),
+            "LLM_COST_LEDGER_PATH": str(tmp_path / "logs" / "ledger.jsonl"),
+            "NEXUS_ENV": "test",
+            "LLM_DEDUPE": "false",
+            "LLM_RETRY_MAX_ATTEMPTS": "1",
+            **extra,
+        }
+    )
+
+
+def jsonl_lines(path: Path) -> list[dict[str, object]]:
+    """Every line of a JSONL file, parsed; no file is no lines."""
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []

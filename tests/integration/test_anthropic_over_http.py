@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ from nexus_llm.errors import (
     ServerError,
 )
 from nexus_llm.providers.anthropic import JSON_INSTRUCTION
+from tests.support import emulator_settings, jsonl_lines
 
 MODEL = "claude-haiku-4-5"
 # claude-haiku-4-5 in nexus_llm/prices.json, USD per 1M tokens.
@@ -30,23 +30,10 @@ IN, OUT, CACHE_READ = 1.00, 5.00, 0.10
 
 
 def settings_for(emulator: Emulator, tmp_path: Path, **extra: str) -> Settings:
-    env = {
-        "LLM_PROVIDER_ORDER": "anthropic",
-        "ANTHROPIC_BASE_URL": emulator.base_url_for("anthropic"),
-        "ANTHROPIC_API_KEY": emulator.key_for("anthropic"),
-        "ANTHROPIC_MODEL": MODEL,
-        "LLM_AUDIT_LOG_PATH": str(tmp_path / "logs" / "audit.jsonl"),
-        "LLM_COST_LEDGER_PATH": str(tmp_path / "logs" / "ledger.jsonl"),
-        "NEXUS_ENV": "test",
-        "LLM_DEDUPE": "false",  # these tests count provider calls; dedupe has its own tests
-        "LLM_RETRY_MAX_ATTEMPTS": "1",  # and see each fault once; retries have their own tests
-        **extra,
-    }
-    return Settings.from_env(env)
+    return emulator_settings(emulator, tmp_path, "anthropic", ANTHROPIC_MODEL=MODEL, **extra)
 
 
-def lines(path: Path) -> list[dict[str, object]]:
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+lines = jsonl_lines
 
 
 class TestSuccess:

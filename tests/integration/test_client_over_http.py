@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 
 import pytest
@@ -22,25 +21,14 @@ from nexus_llm.errors import (
     RateLimitError,
     ServerError,
 )
+from tests.support import emulator_settings, jsonl_lines
 
 
 def settings_for(emulator: Emulator, tmp_path: Path, **extra: str) -> Settings:
-    env = {
-        "GEMINI_API_KEY": emulator.gemini_key,
-        "GEMINI_BASE_URL": emulator.base_url,
-        "LLM_PROVIDER_ORDER": "gemini",
-        "LLM_AUDIT_LOG_PATH": str(tmp_path / "logs" / "audit.jsonl"),
-        "LLM_COST_LEDGER_PATH": str(tmp_path / "logs" / "ledger.jsonl"),
-        "NEXUS_ENV": "test",
-        "LLM_DEDUPE": "false",  # these tests count provider calls; dedupe has its own tests
-        "LLM_RETRY_MAX_ATTEMPTS": "1",  # and see each fault once; retries have their own tests
-        **extra,
-    }
-    return Settings.from_env(env)
+    return emulator_settings(emulator, tmp_path, "gemini", **extra)
 
 
-def lines(path: Path) -> list[dict[str, object]]:
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+lines = jsonl_lines
 
 
 class TestSuccess:

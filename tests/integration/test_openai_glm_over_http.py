@@ -23,29 +23,17 @@ from nexus_llm.errors import (
     RateLimitError,
     ServerError,
 )
+from tests.support import emulator_settings, jsonl_lines
 
 PROMPT = "Summarise: the disk is full."  # Summarise : the disk is full . → 7 prompt tokens
 VARIABLE = {"openai": "OPENAI", "glm": "GLM"}
 
 
 def settings_for(emulator: Emulator, tmp_path: Path, provider: str, **extra: str) -> Settings:
-    prefix = VARIABLE[provider]
-    env = {
-        f"{prefix}_API_KEY": emulator.key_for(provider),
-        f"{prefix}_BASE_URL": emulator.base_url_for(provider),
-        "LLM_PROVIDER_ORDER": provider,
-        "LLM_AUDIT_LOG_PATH": str(tmp_path / "logs" / "audit.jsonl"),
-        "LLM_COST_LEDGER_PATH": str(tmp_path / "logs" / "ledger.jsonl"),
-        "NEXUS_ENV": "test",
-        "LLM_DEDUPE": "false",  # these tests count provider calls
-        "LLM_RETRY_MAX_ATTEMPTS": "1",  # and see each fault once, unless a test says otherwise
-        **extra,
-    }
-    return Settings.from_env(env)
+    return emulator_settings(emulator, tmp_path, provider, **extra)
 
 
-def lines(path: Path) -> list[dict[str, object]]:
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+lines = jsonl_lines
 
 
 class TestSuccess:

@@ -15,22 +15,11 @@ from nexus_llm import Client, Settings
 from nexus_llm.emulator import Emulator
 from nexus_llm.errors import RateLimitError
 from nexus_llm.observe.metrics import OTHER, TagGuard
-from tests.support import clean_environ, metrics_server, require_executable
+from tests.support import clean_environ, emulator_settings, metrics_server, require_executable
 
 
 def settings_for(emulator: Emulator, tmp_path: Path, **extra: str) -> Settings:
-    return Settings.from_env(
-        {
-            "GEMINI_API_KEY": emulator.gemini_key,
-            "GEMINI_BASE_URL": emulator.base_url,
-            "LLM_PROVIDER_ORDER": "gemini",
-            "LLM_AUDIT_LOG_PATH": str(tmp_path / "audit.jsonl"),
-            "LLM_COST_LEDGER_PATH": str(tmp_path / "ledger.jsonl"),
-            "LLM_DEDUPE": "false",
-            "LLM_RETRY_MAX_ATTEMPTS": "1",
-            **extra,
-        }
-    )
+    return emulator_settings(emulator, tmp_path, "gemini", **extra)
 
 
 def sample(name: str, **labels: str) -> float:
