@@ -142,12 +142,14 @@ class Settings:
     slack_webhook_url: Secret | None = None
     teams_webhook_url: Secret | None = None
     notify_prefer: str = "slack"
+    notify_timeout_s: float = 10.0  # per webhook request
     default_team: str = "default"
     default_project: str = "nexus"
     anomaly_window_min: int = 15
     anomaly_cost_usd_rate_threshold: float = 2.0  # USD per hour, measured over the window
     anomaly_429_burst_threshold: int = 20
     anomaly_breaker_open_min: float = 5.0
+    anomaly_repeat_interval_min: float = 240.0  # a still-firing alert is repeated this often
     provider_order: tuple[str, ...] = PROVIDER_NAMES
     providers: Mapping[str, ProviderSettings] = field(default_factory=dict)
     timeout_s: float = 30.0
@@ -175,6 +177,9 @@ class Settings:
             notify_prefer=_parse(
                 src, "NOTIFY_PREFER", "slack", _choice(NOTIFY_CHANNELS), "slack|teams"
             ),
+            notify_timeout_s=_parse(
+                src, "NOTIFY_TIMEOUT_S", 10.0, _positive_float, "a number of seconds > 0"
+            ),
             default_team=_parse(src, "LLM_DEFAULT_TEAM", "default", _label, _LABEL_RULE),
             default_project=_parse(src, "LLM_DEFAULT_PROJECT", "nexus", _label, _LABEL_RULE),
             anomaly_window_min=_parse(
@@ -196,6 +201,13 @@ class Settings:
             ),
             anomaly_breaker_open_min=_parse(
                 src, "ANOMALY_BREAKER_OPEN_MIN", 5.0, _positive_float, "a number of minutes > 0"
+            ),
+            anomaly_repeat_interval_min=_parse(
+                src,
+                "ANOMALY_REPEAT_INTERVAL_MIN",
+                240.0,
+                _positive_float,
+                "a number of minutes > 0",
             ),
             provider_order=_parse(
                 src,

@@ -145,6 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
     _call_flags(tagging, tags_required=True)
     tagging.set_defaults(handler=_cmd_tagging)
 
+    from .cli_anomaly import add_anomaly_parsers
+    from .cli_cron import add_cron_parser
+
+    add_anomaly_parsers(sub)
+    add_cron_parser(sub)
+
     metrics_cmd = sub.add_parser("metrics", help="Prometheus metrics")
     metrics_sub = metrics_cmd.add_subparsers(dest="action", metavar="ACTION", required=True)
     serve = metrics_sub.add_parser(

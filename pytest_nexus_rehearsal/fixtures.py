@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from nexus_llm.observe.query import JsonlView
 
     from .environments import NexusEnvironment
+    from .sink import WebhookSink
 
 EVIDENCE_KEY = "nexus_evidence"
 
@@ -94,6 +95,24 @@ def nexus_emulator(nexus_env: NexusEnvironment) -> Iterator[Emulator]:
         pytest.skip(f"needs the local emulator; --nexus-env is {nexus_env.name!r}")
     yield nexus_env.emulator
     nexus_env.emulator.clear_faults()
+
+
+@pytest.fixture(scope="session")
+def webhook_sink_server() -> Iterator[WebhookSink]:
+    """One Slack/Teams webhook sink on 127.0.0.1 for the session (per xdist worker)."""
+    from .sink import WebhookSink
+
+    with WebhookSink() as sink:
+        yield sink
+
+
+@pytest.fixture
+def webhook_sink(webhook_sink_server: WebhookSink) -> Iterator[WebhookSink]:
+    """A local webhook sink that answers like Slack and Teams: `.slack_url`, `.teams_url`,
+    `.received()`, `.fail(channel, mode)`; records and faults are cleared around each test."""
+    webhook_sink_server.reset()
+    yield webhook_sink_server
+    webhook_sink_server.reset()
 
 
 class ScorecardRow:

@@ -15,6 +15,10 @@ ENV_HELP = (
 SCORECARD_HELP = "write the filled scorecard to this markdown file (and a .json twin beside it)"
 TEMPLATE_HELP = "render the scorecard with this jinja2 template instead of the shipped form"
 TOPOLOGY_HELP = "topology shown on the scorecard, e.g. 'single+redis' (default: 'single')"
+SEND_ALERTS_HELP = (
+    "check 3 in a real environment posts its rehearsal alert to the real Slack/Teams webhook "
+    "(without this flag it goes to a local webhook sink; `local` always uses the sink)"
+)
 DEFAULT_ENV = "local"
 
 
@@ -33,6 +37,13 @@ def add_options(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--nexus-topology", dest="nexus_topology", default=None, metavar="TEXT", help=TOPOLOGY_HELP
+    )
+    group.addoption(
+        "--nexus-send-alerts",
+        dest="nexus_send_alerts",
+        action="store_true",
+        default=False,
+        help=SEND_ALERTS_HELP,
     )
     parser.addini("nexus_env", ENV_HELP, default=None)
 

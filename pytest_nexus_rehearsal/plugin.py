@@ -24,6 +24,8 @@ from .fixtures import (  # noqa: F401 - importing registers them as the plugin's
     nexus_emulator,
     nexus_env,
     scorecard_row,
+    webhook_sink,
+    webhook_sink_server,
 )
 from .options import add_options, resolve_env_name, scorecard_path, template_path
 

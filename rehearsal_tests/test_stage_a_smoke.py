@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+
 import pytest
 
 from nexus_llm import Client
+from nexus_llm.config import Secret
+from nexus_llm.errors import ProviderError
 from pytest_nexus_rehearsal import rehearsal
+from pytest_nexus_rehearsal.checks.alerting import run_alert_check
 from pytest_nexus_rehearsal.checks.report import run_report_check
 from pytest_nexus_rehearsal.checks.smoke import run_smoke
-from pytest_nexus_rehearsal.environments import NexusEnvironment, usable_providers
+from pytest_nexus_rehearsal.environments import LOCAL, NexusEnvironment, usable_providers
 from pytest_nexus_rehearsal.fixtures import ScorecardRow
+from pytest_nexus_rehearsal.sink import ReceivedPost, WebhookSink
 
 
 @rehearsal.smoke
@@ -56,6 +63,44 @@ def test_finops_report_shows_total_cost(
 
 @rehearsal.smoke
 @rehearsal.check(3)
-def test_alert_wiring_dry_run_then_real_send() -> None:
+def test_alert_wiring_dry_run_then_real_send(
+    llm_client: Client,
+    nexus_env: NexusEnvironment,
+    webhook_sink: WebhookSink,
+    scorecard_row: ScorecardRow,
+    pytestconfig: pytest.Config,
+) -> None:
     """The anomaly dry run exits 0, and a lowered threshold sends exactly one alert."""
-    pytest.skip("not implemented yet: anomaly rules and Slack/Teams alerts come in a later release")
+    real = nexus_env.name != LOCAL and bool(pytestconfig.getoption("nexus_send_alerts"))
+    settings = nexus_env.settings
+    if not real:
+        settings = settings.replace(
+            slack_webhook_url=Secret(webhook_sink.slack_url),
+            teams_webhook_url=Secret(webhook_sink.teams_url),
+        )
+    providers = usable_providers(settings)
+    assert providers, "no provider is configured for this environment"
+    # A cost in the window to spike on (check 1 leaves one too, but not under -k or xdist).
+    # A failing provider is check 1's finding; here it shows as "no cost in the window".
+    with contextlib.suppress(ProviderError):
+        llm_client.generate("alert rehearsal", purpose="ops", provider=providers[0])
+    where = "the real webhook" if real else "the local webhook sink"
+    result = run_alert_check(
+        settings, where=where, received=None if real else lambda: len(webhook_sink.received())
+    )
+    if not real and result.ok:
+        sent = webhook_sink.received()[-1]
+        result.add("message", not sent.shape_errors, f"{sent.channel}: {_first_text(sent)}")
+    scorecard_row.record(
+        measured=result.measured,
+        threshold=result.threshold,
+        evidence=result.evidence,
+        hint=result.hint,
+    )
+    assert result.ok, result.render(header=f"check 3 on {nexus_env.describe()}")
+
+
+def _first_text(post: ReceivedPost) -> str:
+    payload = post.payload if isinstance(post.payload, dict) else {}
+    text = payload.get("text") or json.dumps(payload)[:200]
+    return str(text)[:200]

@@ -101,7 +101,7 @@ def expand_sources(
         if glob.has_magic(text):
             matches = [Path(p) for p in sorted(glob.glob(text))]
         else:
-            matches = _rotations(Path(text)) if rotated else []
+            matches = rotations(Path(text)) if rotated else []
             if Path(text).exists():
                 matches.append(Path(text))
         for path in matches:
@@ -112,7 +112,7 @@ def expand_sources(
     return found
 
 
-def _rotations(path: Path) -> list[Path]:
+def rotations(path: Path) -> list[Path]:
     def suffix(p: Path) -> str:
         return p.name[len(path.name) + 1 :].removesuffix(".gz")
 

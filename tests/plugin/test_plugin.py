@@ -323,22 +323,30 @@ class TestShippedChecklist:
     """The real `rehearsal_tests` package, as a user runs it."""
 
     def test_installed_package_implemented_rows_pass(self, pytester: pytest.Pytester) -> None:
-        """`pytest --pyargs rehearsal_tests` on local: rows 1, 2, 4, 5 PASS, the rest NOT RUN."""
+        """`pytest --pyargs rehearsal_tests` on local: rows 1-5, 7, 8 PASS, the rest NOT RUN."""
         out = pytester.path / "scorecard.md"
         result = pytester.runpytest_subprocess(
             "--pyargs", "rehearsal_tests", "--scorecard", str(out)
         )
-        result.assert_outcomes(passed=4, skipped=5)
+        result.assert_outcomes(passed=7, skipped=2)
         card = scorecard_json(out)
         assert statuses(card) == {
             "1": "PASS",
             "2": "PASS",
-            "3": "NOT RUN",
+            "3": "PASS",
             "4": "PASS",
             "5": "PASS",
-            **{str(n): "NOT RUN" for n in range(6, 9)},
+            "6": "NOT RUN",
+            "7": "PASS",
+            "8": "PASS",
             "autoscore": "NOT RUN",
         }
+        row3 = card["rows"][2]  # type: ignore[index]
+        assert "the sink received 1 message(s)" in row3["evidence"]
+        row7 = card["rows"][6]  # type: ignore[index]
+        assert "anomaly_watch 24/24, monthly_report 1/1" in row7["measured"]
+        row8 = card["rows"][7]  # type: ignore[index]
+        assert "2 message(s)" in row8["measured"]
         row5 = card["rows"][4]  # type: ignore[index]
         assert "nexus_llm_cost_usd_total{team='ops', project='finops'" in row5["evidence"]
         row4 = card["rows"][3]  # type: ignore[index]
@@ -364,8 +372,9 @@ class TestShippedChecklist:
             "--scorecard",
             str(out),
         )
-        result.assert_outcomes(passed=2, skipped=1)
+        result.assert_outcomes(passed=3)
         assert statuses(scorecard_json(out))["1"] == "PASS"
+        assert statuses(scorecard_json(out))["3"] == "PASS"
 
     def test_row_one_fails_with_the_seed_hint_when_the_key_is_rejected(
         self, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
@@ -388,7 +397,7 @@ class TestShippedChecklist:
                 "--scorecard",
                 str(out),
             )
-        result.assert_outcomes(failed=2, skipped=1)
+        result.assert_outcomes(failed=3)
         card = scorecard_json(out)
         row1 = card["rows"][0]  # type: ignore[index]
         assert row1["status"] == "FAIL"
