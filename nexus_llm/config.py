@@ -183,7 +183,11 @@ class Settings:
             default_team=_parse(src, "LLM_DEFAULT_TEAM", "default", _label, _LABEL_RULE),
             default_project=_parse(src, "LLM_DEFAULT_PROJECT", "nexus", _label, _LABEL_RULE),
             anomaly_window_min=_parse(
-                src, "ANOMALY_WINDOW_MIN", 15, _positive_int, "a whole number of minutes > 0"
+                src,
+                "ANOMALY_WINDOW_MIN",
+                15,
+                window_minutes,
+                f"a whole number of minutes from 1 to {MAX_WINDOW_MIN}",
             ),
             anomaly_cost_usd_rate_threshold=_parse(
                 src,
@@ -417,6 +421,16 @@ def _positive_int(raw: str) -> int:
         raise ValueError(raw)
     value = int(raw)
     if value <= 0:
+        raise ValueError(raw)
+    return value
+
+
+MAX_WINDOW_MIN: Final = 10080  # a week: the anomaly checkpoint keeps a bucket per minute
+
+
+def window_minutes(raw: str) -> int:
+    value = _positive_int(raw)
+    if value > MAX_WINDOW_MIN:
         raise ValueError(raw)
     return value
 

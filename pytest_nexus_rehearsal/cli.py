@@ -8,7 +8,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, NoReturn, TypedDict
 
 from nexus_llm.errors import ConfigError
 
@@ -82,10 +82,15 @@ def _call_flags(parser: argparse.ArgumentParser, *, tags_required: bool = False)
     )
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line on stderr (not the whole usage block), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="nexus", description="Rehearse the LLM operations loop (Nexus)."
-    )
+    parser = _OneLineParser(prog="nexus", description="Rehearse the LLM operations loop (Nexus).")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     smoke = sub.add_parser(
@@ -188,6 +193,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"nexus {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`nexus … | head`): nothing left to say, and no traceback.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 @contextlib.contextmanager
@@ -428,4 +438,8 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m pytest_nexus_rehearsal.cli`
-    sys.exit(main())
+    # Run the package's own copy of this module: under `-m` this file is `__main__`, and the
+    # subcommand modules raise the package module's `UsageError`, which only it catches.
+    from pytest_nexus_rehearsal.cli import main as package_main
+
+    sys.exit(package_main())

@@ -16,6 +16,8 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from nexus_llm.config import MAX_WINDOW_MIN
+
 if TYPE_CHECKING:
     from nexus_llm.alert.watch import WatchResult
     from nexus_llm.config import Settings
@@ -30,23 +32,29 @@ WEBHOOK_HINT = (
 )
 
 
-def _number(name: str, *, whole: bool = False, zero_ok: bool = False) -> Callable[[str], Any]:
+def _number(
+    name: str, *, whole: bool = False, zero_ok: bool = False, most: float | None = None
+) -> Callable[[str], Any]:
     rule = "a whole number" if whole else "a number"
     rule += " >= 0" if zero_ok else " > 0"
+    if most is not None:
+        rule += f" and <= {most:g}"
 
     def convert(raw: str) -> float | int:
         try:
             value: float | int = int(raw) if whole else float(raw)
         except ValueError:
             value = -1
-        if value != value or value < 0 or (value == 0 and not zero_ok):  # NaN, negative
-            raise argparse.ArgumentTypeError(f"{raw!r} is invalid for {name}: expected {rule}")
+        # NaN, infinity, negatives and out-of-range values are all refused, as in the env vars.
+        finite = value == value and value not in (float("inf"), float("-inf"))
+        if not finite or value < 0 or (value == 0 and not zero_ok) or value > (most or value):
+            raise argparse.ArgumentTypeError(f"{raw!r} is invalid: expected {rule}")
         return value
 
     return convert
 
 
-def add_anomaly_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_anomaly_parsers(sub: argparse._SubParsersAction[Any]) -> None:
     anomaly = sub.add_parser(
         "anomaly",
         help="check 3: evaluate the anomaly rules; alert Slack/Teams once per incident",
@@ -60,30 +68,30 @@ def add_anomaly_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     anomaly.add_argument(
         "--window-min",
-        type=_number("--window-min"),
-        help="the window in minutes (default: ANOMALY_WINDOW_MIN)",
+        type=_number("--window-min", whole=True, most=MAX_WINDOW_MIN),
+        help="the window in whole minutes (default: ANOMALY_WINDOW_MIN)",
     )
     anomaly.add_argument(
         "--cost-threshold",
-        type=_number("--cost-threshold", zero_ok=True),
+        type=_number("--cost-threshold", zero_ok=True, most=10**9),
         metavar="USD_PER_HOUR",
         help="cost burn threshold in USD per hour (default: ANOMALY_COST_USD_RATE_THRESHOLD)",
     )
     anomaly.add_argument(
         "--429-threshold",
         dest="burst_threshold",
-        type=_number("--429-threshold", whole=True),
+        type=_number("--429-threshold", whole=True, most=10**9),
         metavar="N",
         help="429 answers in the window that fire (default: ANOMALY_429_BURST_THRESHOLD)",
     )
     anomaly.add_argument(
         "--breaker-open-min",
-        type=_number("--breaker-open-min"),
+        type=_number("--breaker-open-min", most=MAX_WINDOW_MIN),
         help="minutes a breaker stays open before it fires (default: ANOMALY_BREAKER_OPEN_MIN)",
     )
     anomaly.add_argument(
         "--repeat-interval-min",
-        type=_number("--repeat-interval-min"),
+        type=_number("--repeat-interval-min", most=4 * MAX_WINDOW_MIN),
         help="minutes before a still-firing alert is sent again "
         "(default: ANOMALY_REPEAT_INTERVAL_MIN, 240)",
     )
@@ -154,7 +162,7 @@ def _anomaly(args: argparse.Namespace) -> int:
         breaker_open_min=args.breaker_open_min,
     )
     repeat_min = args.repeat_interval_min or settings.anomaly_repeat_interval_min
-    with _local_sink(name == LOCAL and not args.dry_run) as sink:
+    with _local_sink(name == LOCAL) as sink:
         if sink is not None:
             settings = _pointed_at_sink(settings, sink)
         try:
@@ -189,6 +197,19 @@ def _exit_code(result: WatchResult) -> int:
     return EXIT_DEPENDENCY
 
 
+NO_WEBHOOK_HINT = (
+    "no webhook configured: set SLACK_WEBHOOK_URL and/or TEAMS_WEBHOOK_URL (in the cron job's "
+    "--env-file too); the alert stays spooled and the next run delivers it"
+)
+
+
+def hint_for(result: WatchResult) -> str:
+    """The seed's NG hint, narrowed to what actually went wrong."""
+    if not result.channels:
+        return NO_WEBHOOK_HINT
+    return WEBHOOK_HINT
+
+
 def render_result(result: WatchResult, *, env: str) -> str:
     """The run as a person reads it: each value beside its threshold, then what was sent."""
     t = result.thresholds
@@ -204,7 +225,14 @@ def render_result(result: WatchResult, *, env: str) -> str:
     lines += [f"  note: {note}" for note in stats.notes]
     for evaluation in result.evaluations:
         mark = "FIRING" if evaluation.firing else "ok"
-        lines.append(f"  [{mark:>6}] {evaluation.describe()}")
+        covered = (
+            " — over, but the team/project alert above covers it"
+            if evaluation.rule == "cost_burn_total"
+            and not evaluation.firing
+            and evaluation.value > evaluation.threshold
+            else ""
+        )
+        lines.append(f"  [{mark:>6}] {evaluation.describe()}{covered}")
     channels = result.channels
     route = (
         f"{channels[0]}" + (f" (fallback: {', '.join(channels[1:])})" if channels[1:] else "")
@@ -214,6 +242,7 @@ def render_result(result: WatchResult, *, env: str) -> str:
     firing = len(result.firing)
     if result.dry_run:
         lines.append(f"  would notify: {route}")
+        lines += [f"  warning: {problem}" for problem in result.channel_problems]
         lines.append(f"ANOMALY DRY RUN OK: {firing} rule(s) firing, nothing sent")
         return "\n".join(lines)
     if result.lock_busy:
@@ -226,10 +255,10 @@ def render_result(result: WatchResult, *, env: str) -> str:
     if message is None:
         lines.append(f"ANOMALY OK: {firing} rule(s) firing, nothing due to send")
     elif result.delivery_failed:
-        detail = result.delivery.describe() if result.delivery else route
-        lines.append(f"  not delivered: {detail}; {result.pending} message(s) kept in the spool")
+        detail = result.delivery.describe() if result.delivery else f"not delivered: {route}"
+        lines.append(f"  {detail}; {result.pending} message(s) kept in the spool")
         lines.append("ANOMALY NG: the alert did not reach a channel")
-        lines.append(f"  what to check: {WEBHOOK_HINT}")
+        lines.append(f"  what to check: {hint_for(result)}")
     else:
         assert result.delivery is not None
         lines.append(

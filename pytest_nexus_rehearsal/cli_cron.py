@@ -14,13 +14,13 @@ import stat
 import sys
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from nexus_llm.config import Settings
 
 
-def add_cron_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_cron_parser(sub: argparse._SubParsersAction[Any]) -> None:
     """Register `nexus cron print|check|run` on the `nexus` subparsers."""
     cron = sub.add_parser(
         "cron",
@@ -61,7 +61,7 @@ def add_cron_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     check.add_argument(
         "--tz",
-        help="the time zone cron runs in, e.g. Europe/Seoul (default: this machine's)",
+        help="the time zone cron runs in, e.g. Asia/Seoul (default: this machine's)",
     )
     check.set_defaults(handler=_cmd_check)
 
@@ -73,6 +73,11 @@ def add_cron_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "exit code.",
     )
     run.add_argument("job", metavar="JOB", help="anomaly_watch or monthly_report")
+    run.add_argument(
+        "--env-file",
+        help="load VAR=value lines (dotenv syntax: quotes, export, # comments) into the "
+        "environment first; variables already set keep their values",
+    )
     run.set_defaults(handler=_cmd_run)
 
 
@@ -202,6 +207,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         job = job_named(args.job)
     except ValueError as exc:
         raise cli.UsageError(str(exc)) from None
+    if args.env_file:
+        _load_env_file(Path(args.env_file))
     settings = _settings()
     log_dir = settings.audit_log_path.parent.absolute()
     # Cron starts jobs in local time, so "the previous month" is the local calendar's.
@@ -234,3 +241,20 @@ def _settings() -> Settings:
     from .environments import configured_settings
 
     return configured_settings(os.environ.get("NEXUS_ENV", "").strip() or "default")
+
+
+def _load_env_file(path: Path) -> None:
+    """Put the file's variables into this process's environment (set ones win, as cron's)."""
+    from dotenv import dotenv_values
+
+    from .cli import UsageError
+
+    if not path.is_file():
+        raise UsageError(f"--env-file {path}: no such file")
+    try:
+        values = dotenv_values(path, interpolate=False)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--env-file {path}: cannot read it ({exc})") from None
+    for name, value in values.items():
+        if value is not None and name not in os.environ:
+            os.environ[name] = value

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+from pathlib import Path
 
 import pytest
 
 from nexus_llm import Client
 from nexus_llm.config import Secret
 from nexus_llm.errors import ProviderError
+from nexus_llm.observe.audit import AuditLog
+from nexus_llm.state.sqlite import SQLiteStore
 from pytest_nexus_rehearsal import rehearsal
 from pytest_nexus_rehearsal.checks.alerting import run_alert_check
 from pytest_nexus_rehearsal.checks.report import run_report_check
@@ -69,6 +72,7 @@ def test_alert_wiring_dry_run_then_real_send(
     webhook_sink: WebhookSink,
     scorecard_row: ScorecardRow,
     pytestconfig: pytest.Config,
+    tmp_path: Path,
 ) -> None:
     """The anomaly dry run exits 0, and a lowered threshold sends exactly one alert."""
     real = nexus_env.name != LOCAL and bool(pytestconfig.getoption("nexus_send_alerts"))
@@ -85,9 +89,23 @@ def test_alert_wiring_dry_run_then_real_send(
     with contextlib.suppress(ProviderError):
         llm_client.generate("alert rehearsal", purpose="ops", provider=providers[0])
     where = "the real webhook" if real else "the local webhook sink"
-    result = run_alert_check(
-        settings, where=where, received=None if real else lambda: len(webhook_sink.received())
-    )
+    if real:
+        result = run_alert_check(settings, where=where)
+    else:
+        # The rehearsal's own alert book, spool and audit log: a forced alert sent to the sink
+        # must never touch (or deliver) what the environment's real alert runs keep.
+        store = SQLiteStore(tmp_path / "rehearsal_alerts.sqlite3")
+        try:
+            result = run_alert_check(
+                settings,
+                where=where,
+                received=lambda: len(webhook_sink.received()),
+                store=store,
+                audit=AuditLog(tmp_path / "rehearsal_audit.jsonl", env=settings.env),
+                checkpoint=False,
+            )
+        finally:
+            store.close()
     if not real and result.ok:
         sent = webhook_sink.received()[-1]
         result.add("message", not sent.shape_errors, f"{sent.channel}: {_first_text(sent)}")

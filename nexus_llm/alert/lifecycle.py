@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from ..observe.audit import iso_ts
@@ -173,10 +173,18 @@ def new_message(env: str, alerts: Sequence[Alert], now: datetime) -> AlertMessag
 
 
 def combine(entries: Sequence[SpoolEntry]) -> AlertMessage:
-    """Every pending message as one: a channel receives one message per run."""
+    """Every pending message as one: a channel receives one message per run, and each alert
+    in it once — its latest state (a spooled `fired` later `repeated` is shown once)."""
     newest = entries[-1].message
-    alerts = tuple(a for e in entries for a in e.message.alerts)
-    return AlertMessage(newest.env, newest.created_at, newest.message_id, alerts)
+    latest: dict[str, Alert] = {}
+    for entry in entries:
+        for alert in entry.message.alerts:
+            earlier = latest.pop(alert.fingerprint, None)
+            # The channel never saw the first firing: keep calling it fired.
+            if earlier is not None and earlier.kind == "fired" and alert.kind == "repeated":
+                alert = replace(alert, kind="fired")
+            latest[alert.fingerprint] = alert
+    return AlertMessage(newest.env, newest.created_at, newest.message_id, tuple(latest.values()))
 
 
 def _decode_book(raw: bytes | None) -> dict[str, dict[str, object]]:

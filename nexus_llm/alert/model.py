@@ -38,6 +38,8 @@ def fingerprint(rule: str, labels: Labels) -> str:
 
 def format_value(value: float, unit: str) -> str:
     if unit == "USD/h":
+        if value and abs(value) < 0.001:
+            return f"{value:.2g} USD/h"  # a tiny (rehearsal) threshold must not read as 0
         return f"{value:,.4f} USD/h" if abs(value) < 1 else f"{value:,.2f} USD/h"
     if unit == "minutes":
         return f"{value:,.1f} minutes"

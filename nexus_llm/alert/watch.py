@@ -53,6 +53,7 @@ class WatchResult:
     pending: int = 0  # messages left in the spool after this run
     dropped: int = 0
     lock_busy: bool = False
+    channel_problems: list[str] = field(default_factory=list)  # known before any send
 
     @property
     def firing(self) -> list[Evaluation]:
@@ -136,9 +137,11 @@ class AnomalyWatch:
         now = self._clock()
         scan = self.reader.scan(now, need_min=self.thresholds.window_min, save=False)
         evaluations = evaluate(scan.data, now, self.thresholds)
-        return WatchResult(
+        result = WatchResult(
             now, self.thresholds, evaluations, scan.stats, self.router.channels, dry_run=True
         )
+        result.channel_problems = channel_problems(self.settings)
+        return result
 
     def run(self) -> WatchResult:
         """Evaluate, move the alert book, and deliver what is due (and what was spooled)."""
@@ -259,3 +262,17 @@ def open_alert_store(settings: Settings, audit: AuditLog) -> StateStore:
             audit.emit("state_recovered", backend="redis", outage_s=round(outage_s, 3))
 
     return ResilientStore(primary, local, on_degraded=degraded, on_recovered=recovered)
+
+
+def channel_problems(settings: Settings) -> list[str]:
+    """What is wrong with the configured webhooks before anything is sent (for dry runs)."""
+    from .teams import is_legacy_teams_url
+
+    url = settings.teams_webhook_url
+    if url is not None and is_legacy_teams_url(url.reveal()):
+        return [
+            "TEAMS_WEBHOOK_URL is a retired Office 365 connector URL (webhook.office.com): "
+            "Teams no longer accepts it; create a Workflows webhook (Teams → channel → "
+            "Workflows → 'Post to a channel when a webhook request is received')"
+        ]
+    return []

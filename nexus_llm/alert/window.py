@@ -27,6 +27,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import tempfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -44,6 +45,7 @@ _FORMAT = 1
 _HEAD_BYTES = 4096
 _CHUNK = 8 << 20
 _TS_KEY = b'"ts":"'
+_TS_SPACED = re.compile(rb'"ts"\s*:\s*"')
 _SEP = "\t"
 
 
@@ -54,9 +56,14 @@ def minute_of(moment: datetime) -> str:
 
 def _line_minute(line: bytes) -> str | None:
     at = line.find(_TS_KEY)
-    if at < 0:
-        return None
-    start = at + len(_TS_KEY)
+    if at >= 0:
+        start = at + len(_TS_KEY)
+    else:
+        # Another writer's spacing (`"ts": "…"`): slower, and rare.
+        found = _TS_SPACED.search(line)
+        if found is None:
+            return None
+        start = found.end()
     text = line[start : start + 16]
     # YYYY-MM-DDTHH:MM, or the line is damaged: anything else would sort among real minutes.
     if (

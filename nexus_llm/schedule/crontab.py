@@ -53,12 +53,14 @@ def render_crontab(
         )
     lines.append("SHELL=/bin/sh")
     for job in jobs.values():
-        load_env = f"set -a && . {env_q} && set +a && " if env_q is not None else ""
+        # nexus reads the env file itself (dotenv rules): a shell `.` would cut a Teams
+        # Workflows URL at its first `&`.
+        load_env = f" --env-file {env_q}" if env_q is not None else ""
         log = _quoted("log file", log_dir / f"cron_{job.name}.log")
         lines.append(f"# {job.name}: {_comment(job.description)}")
         lines.append(
-            f"{job.schedule} cd {workdir_q} && {load_env}{nexus_q} cron run "
-            f"{shlex.quote(job.name)} >> {log} 2>&1"
+            f"{job.schedule} cd {workdir_q} && {nexus_q} cron run "
+            f"{shlex.quote(job.name)}{load_env} >> {log} 2>&1"
         )
     return "\n".join(lines) + "\n"
 

@@ -18,9 +18,10 @@ from dataclasses import replace
 
 from nexus_llm.alert.watch import AnomalyWatch, WatchResult
 from nexus_llm.config import Settings
+from nexus_llm.observe.audit import AuditLog
 from nexus_llm.state.base import StateStore, StoreUnavailableError
 
-from ..cli_anomaly import WEBHOOK_HINT
+from ..cli_anomaly import WEBHOOK_HINT, hint_for
 from .result import CheckResult
 
 _NO_BURN_HINT = (
@@ -35,18 +36,28 @@ def run_alert_check(
     where: str,
     received: Callable[[], int] | None = None,
     store: StateStore | None = None,
+    audit: AuditLog | None = None,
+    checkpoint: bool = True,
 ) -> CheckResult:
     """Run check 3 on `settings`; `where` names the destination for the evidence, and
-    `received` (for a sink) counts the messages that arrived."""
+    `received` (for a sink) counts the messages that arrived.
+
+    A rehearsal that sends to a sink passes its own `store` and `audit` (and no checkpoint),
+    so its lowered-threshold alert never enters the environment's real alert book or spool.
+    """
     result = CheckResult("alert wiring", threshold="dry run exits 0; exactly 1 message per alert")
     result.hint = WEBHOOK_HINT
     try:
-        with AnomalyWatch(settings, store=store) as watch:
+        with AnomalyWatch(settings, store=store, audit=audit, checkpoint=checkpoint) as watch:
             dry = watch.dry_run()
     except StoreUnavailableError as exc:
         result.add("dry run", False, f"the alert state store is unavailable ({exc})")
         return result
     result.add("dry run", True, _values(dry) + "; nothing sent")
+    for problem in dry.channel_problems:
+        result.add("channel", False, problem)
+    if dry.channel_problems:
+        return result
     burn = next(e.value for e in dry.evaluations if e.rule == "cost_burn_total")
     if burn <= 0:
         result.add("cost spike", False, "the window holds no cost to spike on")
@@ -54,13 +65,16 @@ def run_alert_check(
         return result
     lowered = replace(dry.thresholds, cost_usd_per_hour=burn / 2)
     before = received() if received else 0
-    with AnomalyWatch(settings, thresholds=lowered, store=store) as watch:
+    with AnomalyWatch(
+        settings, thresholds=lowered, store=store, audit=audit, checkpoint=checkpoint
+    ) as watch:
         first = watch.run()
         second = watch.run()
     fired = [a for a in first.due if a.kind == "fired" and a.rule.startswith("cost_burn")]
     if first.delivery_failed:
         detail = first.delivery.describe() if first.delivery else "no webhook configured"
         result.add("real send", False, f"to {where}: {detail}")
+        result.hint = hint_for(first)
         return result
     result.add(
         "cost spike",
@@ -93,5 +107,8 @@ def run_alert_check(
 
 
 def _values(result: WatchResult) -> str:
-    shown = [e for e in result.evaluations if not e.labels or e.firing][:4]
-    return "; ".join(e.describe() for e in shown)
+    """Every rule's value beside its threshold (at most 8 label sets, the firing ones first)."""
+    ordered = sorted(result.evaluations, key=lambda e: not e.firing)
+    shown = "; ".join(e.describe() + (" FIRING" if e.firing else "") for e in ordered[:8])
+    more = len(ordered) - 8
+    return shown + (f"; … {more} more" if more > 0 else "")

@@ -307,3 +307,25 @@ def test_dry_run_changes_nothing_and_sends_nothing(scene: Scene, webhook_sink: W
     assert webhook_sink.received() == []
     assert not (scene.settings.audit_log_path.parent / "llm_audit.jsonl.anomaly.json").exists()
     assert [a.kind for a in scene.run(webhook_sink).due] == ["fired"]
+
+
+def test_a_spooled_alert_goes_out_once_in_its_latest_state(
+    scene: Scene, webhook_sink: WebhookSink
+) -> None:
+    """Fired (undelivered), then repeated (undelivered): the next delivery shows the alert
+    once, as fired — the channel never saw it."""
+    scene.spend(5.0, at=START - timedelta(minutes=1))
+    webhook_sink.fail("slack", "no_service")
+    assert scene.run(webhook_sink, repeat_interval_s=60).delivery_failed
+    scene.now += timedelta(minutes=2)
+    scene.spend(5.0, at=scene.now - timedelta(minutes=1))
+    second = scene.run(webhook_sink, repeat_interval_s=60)
+    assert [a.kind for a in second.due] == ["repeated"]
+    assert second.pending == 2
+    webhook_sink.reset()
+    scene.now += timedelta(seconds=10)
+    third = scene.run(webhook_sink, repeat_interval_s=60)
+    assert third.message is not None
+    assert [(a.kind, a.rule) for a in third.message.alerts] == [("fired", "cost_burn")]
+    [post] = webhook_sink.received()
+    assert str(post.payload).count("LLM cost burn high") >= 1

@@ -129,9 +129,15 @@ def test_firing_without_any_webhook_exits_2_and_keeps_the_alert(tmp_path: Path) 
 @pytest.mark.parametrize(
     ("argv", "env", "message"),
     [
-        (["--cost-threshold", "-1"], {}, "'-1' is invalid for --cost-threshold"),
-        (["--window-min", "abc"], {}, "'abc' is invalid for --window-min"),
-        (["--429-threshold", "2.5"], {}, "'2.5' is invalid for --429-threshold"),
+        (["--cost-threshold", "-1"], {}, "--cost-threshold: '-1' is invalid"),
+        (["--window-min", "abc"], {}, "--window-min: 'abc' is invalid"),
+        (["--window-min", "inf"], {}, "--window-min: 'inf' is invalid"),
+        (["--window-min", "1e9"], {}, "--window-min: '1e9' is invalid"),
+        (["--window-min", "0.5"], {}, "--window-min: '0.5' is invalid"),
+        (["--cost-threshold", "inf"], {}, "--cost-threshold: 'inf' is invalid"),
+        (["--breaker-open-min", "nan"], {}, "--breaker-open-min: 'nan' is invalid"),
+        (["--429-threshold", "2.5"], {}, "--429-threshold: '2.5' is invalid"),
+        ([], {"ANOMALY_WINDOW_MIN": "1000000000"}, "ANOMALY_WINDOW_MIN"),
         ([], {"ANOMALY_WINDOW_MIN": "0"}, "ANOMALY_WINDOW_MIN"),
         ([], {"NOTIFY_PREFER": "email"}, "NOTIFY_PREFER"),
         ([], {"SLACK_WEBHOOK_URL": "ftp://hooks.example/x"}, "SLACK_WEBHOOK_URL"),
@@ -143,6 +149,7 @@ def test_bad_input_is_one_line_and_exit_2(
     done = run([*NEXUS, "anomaly", "--dry-run", *argv], tmp_path, **env)
     assert done.returncode == 2, done.stdout + done.stderr
     assert message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "Traceback" not in done.stderr
     assert "ftp://hooks.example" not in done.stderr
 
@@ -175,3 +182,57 @@ def test_scheduled_run_that_cannot_deliver_is_recorded_as_failed(
     ]
     assert job["outcome"] == "failed"
     assert "exit code 3" in str(job["error"])
+
+
+def test_cron_run_reads_an_env_file_with_a_workflows_url(tmp_path: Path, sink: WebhookSink) -> None:
+    """A Teams Workflows URL carries `&`: read by dotenv rules (not a shell), it stays whole."""
+    spend(tmp_path, 1.0)
+    env_file = tmp_path / "nexus.env"
+    env_file.write_text(
+        "# the cron job's settings\n"
+        f"TEAMS_WEBHOOK_URL={sink.teams_url}\n"
+        "export NOTIFY_PREFER=teams\n"
+    )
+    assert "&" in sink.teams_url
+    done = run([*NEXUS, "cron", "run", "anomaly_watch", "--env-file", str(env_file)], tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    [post] = sink.received()
+    assert post.channel == "teams"
+    assert post.status == 202
+    assert sink.teams_url.split("sig=")[-1] not in done.stdout + done.stderr
+
+
+def test_cron_run_with_a_missing_env_file_is_one_line(tmp_path: Path) -> None:
+    done = run([*NEXUS, "cron", "run", "anomaly_watch", "--env-file", "nope.env"], tmp_path)
+    assert done.returncode == 2
+    assert "--env-file nope.env: no such file" in done.stderr
+
+
+def test_dry_run_warns_about_a_retired_teams_url_without_contacting_it(tmp_path: Path) -> None:
+    done = run(
+        [*NEXUS, "anomaly", "--dry-run"],
+        tmp_path,
+        TEAMS_WEBHOOK_URL="https://contoso.webhook.office.com/webhookb2/abc",
+        NOTIFY_PREFER="teams",
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "warning: TEAMS_WEBHOOK_URL is a retired Office 365 connector URL" in done.stdout
+    assert "webhookb2/abc" not in done.stdout
+
+
+def test_dry_run_on_local_names_the_sink_channels(tmp_path: Path) -> None:
+    done = run([*NEXUS, "anomaly", "--dry-run", "--env", "local"], tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "would notify: slack (fallback: teams)" in done.stdout
+
+
+def test_spaced_json_lines_are_read(tmp_path: Path) -> None:
+    """Another writer's `json.dumps` spacing still counts (here: 429s in the audit log)."""
+    audit = tmp_path / "logs" / "llm_audit.jsonl"
+    audit.parent.mkdir(parents=True)
+    ts = iso_ts(datetime.now(UTC) - timedelta(minutes=1))
+    line = f'{{"ts": "{ts}", "event": "llm_error", "provider": "openai", "status": 429}}\n'
+    audit.write_text(line * 3)
+    done = run([*NEXUS, "anomaly", "--dry-run", "--429-threshold", "3"], tmp_path)
+    assert "[FIRING] rate_limit_burst [provider=openai]: 3 429 responses" in done.stdout
+    assert "damaged" not in done.stdout

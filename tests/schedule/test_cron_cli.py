@@ -152,9 +152,11 @@ class TestPrint:
         assert code == 0, err
         jobs = [line for line in out.splitlines() if line and not line.startswith("#")]
         assert jobs[0] == "SHELL=/bin/sh"
-        assert jobs[1].startswith(f"*/5 * * * * cd '{work}' && set -a && . '{env}' && set +a && ")
+        assert jobs[1].startswith(f"*/5 * * * * cd '{work}' && ")
+        assert f"cron run anomaly_watch --env-file '{env}' >> " in jobs[1]
         assert jobs[2].endswith(
-            f"cron run monthly_report >> '{work}/logs/cron_monthly_report.log' 2>&1"
+            f"cron run monthly_report --env-file '{env}' >> "
+            f"'{work}/logs/cron_monthly_report.log' 2>&1"
         )
         assert "does not exist yet" in err
         assert "chmod 600" in err

@@ -191,14 +191,16 @@ class TestCrontab:
             assert words in header
         assert "env file readable only by the cron user" in header
 
-    def test_env_file_is_loaded_and_exported(self, tmp_path: Path) -> None:
-        """With an env file, each line exports its variables before calling nexus."""
+    def test_env_file_is_passed_to_nexus_not_sourced(self, tmp_path: Path) -> None:
+        """With an env file, each line hands it to `nexus cron run --env-file` (which reads it
+        with dotenv rules); a shell `.` would cut a Teams Workflows URL at its first `&`."""
         env = tmp_path / "nexus.env"
         text = render_crontab(
             nexus=tmp_path / "nexus", workdir=tmp_path, env_file=env, log_dir=tmp_path
         )
-        for line in job_lines(text)[1:]:
-            assert f"&& set -a && . {env} && set +a && {tmp_path / 'nexus'} cron run" in line
+        for line, job in zip(job_lines(text)[1:], ("anomaly_watch", "monthly_report"), strict=True):
+            assert f"&& {tmp_path / 'nexus'} cron run {job} --env-file {env} >> " in line
+            assert " . " not in line
 
     def test_percent_is_escaped(self, tmp_path: Path) -> None:
         """A `%` in a path is escaped, since cron turns a bare one into a newline."""
@@ -229,11 +231,11 @@ class TestCrontab:
         assert "\n" not in str(info.value)
 
     def test_a_line_runs_under_sh_as_cron_would(self, tmp_path: Path) -> None:
-        """The command part, run by /bin/sh like cron does, loads the env file and logs."""
+        """The command part, run by /bin/sh like cron does, passes the env file and logs."""
         root = tmp_path / "dir with space"
         (root / "logs").mkdir(parents=True)
         nexus = root / "nexus"
-        nexus.write_text('#!/bin/sh\necho "pwd=$(pwd) args=$* token=$NEXUS_TEST_TOKEN"\n')
+        nexus.write_text('#!/bin/sh\necho "pwd=$(pwd) args=$*"\n')
         nexus.chmod(0o755)
         env = root / "nexus.env"
         env.write_text("NEXUS_TEST_TOKEN=from-env-file\n")
@@ -242,4 +244,4 @@ class TestCrontab:
         command = line.split(" ", 5)[5]
         subprocess.run(["/bin/sh", "-c", command], check=True, env={"PATH": "/usr/bin:/bin"})
         log = (root / "logs" / "cron_anomaly_watch.log").read_text()
-        assert log == f"pwd={root} args=cron run anomaly_watch token=from-env-file\n"
+        assert log == f"pwd={root} args=cron run anomaly_watch --env-file {env}\n"
