@@ -82,8 +82,7 @@ def rehearse_fault_recovery(
         "alert",
         len(fired) == 1 and not first.delivery_failed,
         f"with the watch's clock {threshold_min + 1:g} min ahead (simulated, no real wait) "
-        f"it sent {len(fired)} breaker alert(s): "
-        + (fired[0].summary() if fired else "none"),
+        f"it sent {len(fired)} breaker alert(s): " + (fired[0].summary() if fired else "none"),
     )
     result.add(
         "no excess alerts",
