@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import httpx
 
@@ -20,6 +20,9 @@ from .errors import (
 from .pipeline import CallOptions, CallPipeline, CallPlan, Outcome, Send, Sleep
 from .tagging import resolve_tags
 from .types import ChatRequest, HttpReply, Message, Response
+
+if TYPE_CHECKING:
+    from .streams import AsyncStreamingResponse, StreamingResponse
 
 
 def build_chat_request(
@@ -115,6 +118,7 @@ class _ClientBase:
         json_mode: bool,
         dedupe: bool | None,
         dedupe_ttl_s: float | None,
+        stream: bool = False,
     ) -> CallPlan:
         request = build_chat_request(
             prompt,
@@ -130,6 +134,8 @@ class _ClientBase:
         if dedupe_ttl_s is not None and dedupe_ttl_s < 0:
             raise ValueError(f"dedupe_ttl_s={dedupe_ttl_s!r} is invalid: expected seconds >= 0")
         options = CallOptions(provider=provider, dedupe=dedupe, dedupe_ttl_s=dedupe_ttl_s)
+        if stream:
+            return self.pipeline.run_stream(request, tags, options)
         return self.pipeline.run(request, tags, options)
 
 
@@ -200,11 +206,50 @@ class Client(_ClientBase):
                 effect = plan.send(outcome)
                 if isinstance(effect, Send):
                     outcome = self._send(effect)
-                else:
+                elif isinstance(effect, Sleep):
                     self._sleep(effect.seconds)
                     outcome = None
+                else:
+                    raise TypeError(f"a unary call yielded {type(effect).__name__}")
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
+
+    def generate_stream(
+        self,
+        prompt: str | None = None,
+        *,
+        purpose: str | None = None,
+        team: str | None = None,
+        project: str | None = None,
+        provider: str | None = None,
+        messages: Sequence[Message | tuple[str, str]] | None = None,
+        system: str | None = None,
+        model: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        json_mode: bool = False,
+    ) -> StreamingResponse:
+        """Stream the answer: iterate the returned object for text as it arrives, then read
+        `.response` (usage, cost). Use it in a `with` block so an early exit closes it."""
+        from .streams import StreamingResponse
+
+        plan = self._plan(
+            prompt,
+            purpose=purpose,
+            team=team,
+            project=project,
+            provider=provider,
+            messages=messages,
+            system=system,
+            model=model,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            json_mode=json_mode,
+            dedupe=False,
+            dedupe_ttl_s=None,
+            stream=True,
+        )
+        return StreamingResponse(plan, self)
 
     def _send(self, effect: Send) -> HttpReply | ProviderError:
         req = effect.request
@@ -312,8 +357,47 @@ class AsyncClient(_ClientBase):
                 elif isinstance(effect, Sleep):
                     await self._sleep(effect.seconds)
                     outcome = None
+                else:
+                    raise TypeError(f"a unary call yielded {type(effect).__name__}")
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
+
+    def generate_stream(
+        self,
+        prompt: str | None = None,
+        *,
+        purpose: str | None = None,
+        team: str | None = None,
+        project: str | None = None,
+        provider: str | None = None,
+        messages: Sequence[Message | tuple[str, str]] | None = None,
+        system: str | None = None,
+        model: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        json_mode: bool = False,
+    ) -> AsyncStreamingResponse:
+        """Stream the answer: `async for` the returned object, then read `.response`. Use it
+        in an `async with` block so an early exit closes it."""
+        from .streams import AsyncStreamingResponse
+
+        plan = self._plan(
+            prompt,
+            purpose=purpose,
+            team=team,
+            project=project,
+            provider=provider,
+            messages=messages,
+            system=system,
+            model=model,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            json_mode=json_mode,
+            dedupe=False,
+            dedupe_ttl_s=None,
+            stream=True,
+        )
+        return AsyncStreamingResponse(plan, self)
 
     async def _send(self, effect: Send) -> HttpReply | ProviderError:
         return await self._sender.send(effect)

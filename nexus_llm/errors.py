@@ -64,6 +64,9 @@ class ProviderError(NexusError):
 
     retryable: bool = False
     error_type: str = "provider_error"
+    # True when a stream had already handed text to the caller: neither a retry nor another
+    # provider can take the call over without repeating what the caller has seen.
+    after_output: bool = False
 
     def __init__(
         self,

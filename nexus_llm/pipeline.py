@@ -19,17 +19,18 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 
 from .config import Settings
-from .errors import ConfigError, NoProviderAvailableError, ProviderError
+from .errors import ConfigError, MalformedResponseError, NoProviderAvailableError, ProviderError
 from .observe.pricing import PriceTable, estimate_tokens
 from .observe.recorder import CallContext, Recorder
 from .protect.backoff import RetryPolicy
 from .protect.breaker import BreakerConfig, CircuitBreaker, counts_against_breaker
 from .protect.dedupe import CachedAnswer, DedupeCache, dedupe_key
 from .providers import adapter_for
+from .providers.sse import SSEDecoder
 from .state import StateStore
 from .tagging import ResolvedTags
 from .types import ChatRequest, HttpReply, HttpRequest, ProviderReply, Response, Usage
@@ -51,11 +52,42 @@ class Sleep:
     seconds: float
 
 
-Effect = Send | Sleep
-Outcome = HttpReply | ProviderError | None
+@dataclass(frozen=True, slots=True)
+class OpenStream:
+    """Effect: send this request for a streamed answer. Resume with `StreamOpened` when the
+    answer is a 200 whose body is still to be read, with the whole `HttpReply` for any other
+    status, or with a transport `ProviderError`."""
+
+    request: HttpRequest
+    timeout_s: float
+    provider: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamOpened:
+    status: int
+    headers: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class ReadStream:
+    """Effect: the next bytes of the open stream; resume with them (b"" at its end) or with a
+    transport `ProviderError`. The shell closes the stream at its end or when the plan ends."""
+
+
+@dataclass(frozen=True, slots=True)
+class Emit:
+    """Effect: hand this text to the caller of a stream; resume with None."""
+
+    text: str
+
+
+Effect = Send | Sleep | OpenStream | ReadStream | Emit
+Outcome = HttpReply | ProviderError | StreamOpened | bytes | None
 CallPlan = Generator[Effect, Outcome, Response]
 _DedupePlan = Generator[Effect, Outcome, "Response | bytes | None"]
 
+_Attempt = Callable[..., CallPlan]  # (ctx, request, provider, *, attempt, budget_s) -> plan
 _POLL_FIRST_S, _POLL_MAX_S = 0.02, 0.25  # how often a waiter looks for the in-flight answer
 
 
@@ -148,6 +180,33 @@ class CallPipeline:
             error.request_id = ctx.request_id
             raise
 
+    def run_stream(
+        self, request: ChatRequest, tags: ResolvedTags, options: CallOptions | None = None
+    ) -> CallPlan:
+        """A streamed call: `Emit` effects carry the text as it arrives; returns the `Response`.
+
+        Routing, the breaker, retries and failover are the unary call's, until the first text
+        reaches the caller; after that an error ends the call (it is recorded, and the output
+        generated so far is billed). Streams skip dedupe: a stream is watched as it is written.
+        The ledger line is written once, at the end, with the provider's usage.
+        """
+        options = options or CallOptions()
+        ctx = CallContext.create(
+            uuid.uuid4().hex, request, tags, log_prompts=self.settings.log_prompts
+        )
+        route, skipped = self._route(options.provider)
+        try:
+            if not route:
+                raise NoProviderAvailableError(skipped)
+            return (
+                yield from self._failover(
+                    ctx, request, route, skipped, attempt=self._stream_attempt
+                )
+            )
+        except (ProviderError, NoProviderAvailableError) as error:
+            error.request_id = ctx.request_id
+            raise
+
     def _run(self, ctx: CallContext, request: ChatRequest, options: CallOptions) -> CallPlan:
         route, skipped = self._route(options.provider)
         if not route:
@@ -221,7 +280,10 @@ class CallPipeline:
         request: ChatRequest,
         route: list[str],
         skipped: list[tuple[str, str]],
+        *,
+        attempt: _Attempt | None = None,
     ) -> CallPlan:
+        attempt = attempt or self._attempt
         reasons = list(skipped)
         last_error: ProviderError | None = None
         started = self._monotonic()
@@ -240,7 +302,9 @@ class CallPipeline:
                     )
                 continue
             try:
-                response = yield from self._with_retries(ctx, request, name, started=started)
+                response = yield from self._with_retries(
+                    ctx, request, name, started=started, attempt=attempt
+                )
             except ProviderError as error:
                 last_error = error
                 reasons.append((name, str(error)))
@@ -248,6 +312,8 @@ class CallPipeline:
                     breaker.record_failure(error.error_type)
                 elif not admission.clean:
                     breaker.record_success()  # it answered: the request, not the provider, failed
+                if error.after_output:
+                    raise  # the caller has seen this provider's text: no one else may go on
                 if following:
                     self.recorder.fallback(
                         ctx, from_provider=name, to_provider=following, reason=error.error_type
@@ -261,29 +327,35 @@ class CallPipeline:
         raise NoProviderAvailableError(reasons) from last_error
 
     def _with_retries(
-        self, ctx: CallContext, request: ChatRequest, name: str, *, started: float
+        self,
+        ctx: CallContext,
+        request: ChatRequest,
+        name: str,
+        *,
+        started: float,
+        attempt: _Attempt,
     ) -> CallPlan:
         """Attempts at one provider; `started` is when the call began (the deadline is the
         call's, shared by every provider it fails over to)."""
-        attempt = 1
+        number = 1
         while True:
             remaining = self.retry.deadline_s - (self._monotonic() - started)
             try:
                 return (
-                    yield from self._attempt(
-                        ctx, request, name, attempt=attempt, budget_s=max(remaining, 0.001)
+                    yield from attempt(
+                        ctx, request, name, attempt=number, budget_s=max(remaining, 0.001)
                     )
                 )
             except ProviderError as error:
+                if error.after_output:
+                    raise
                 elapsed = self._monotonic() - started
-                wait = self.retry.next_wait(
-                    error, attempt=attempt, elapsed_s=elapsed, rng=self._rng
-                )
+                wait = self.retry.next_wait(error, attempt=number, elapsed_s=elapsed, rng=self._rng)
                 if wait is None:
                     raise
-                self.recorder.retry(ctx, provider=name, attempt=attempt, wait_s=wait, error=error)
+                self.recorder.retry(ctx, provider=name, attempt=number, wait_s=wait, error=error)
                 yield Sleep(wait)
-                attempt += 1
+                number += 1
 
     def _route(self, only: str | None) -> tuple[list[str], list[tuple[str, str]]]:
         """Providers to try, in order, and the ones skipped with the reason."""
@@ -331,6 +403,75 @@ class CallPipeline:
             raise
         latency_ms = (self._monotonic() - started) * 1000
         return self._succeed(ctx, request, name, model, reply, latency_ms, attempt)
+
+    def _stream_attempt(
+        self, ctx: CallContext, request: ChatRequest, name: str, *, attempt: int, budget_s: float
+    ) -> CallPlan:
+        adapter = adapter_for(name)
+        assert adapter is not None
+        provider_settings = self.settings.providers[name]
+        model = request.model or provider_settings.model
+        http_request = adapter.build_stream_request(request, provider_settings)
+        started = self._monotonic()
+        timeout_s = min(provider_settings.timeout_s, budget_s)
+        emitted: list[str] = []
+        try:
+            opened = yield OpenStream(http_request, timeout_s, name)
+            if isinstance(opened, ProviderError):
+                raise opened
+            if isinstance(opened, HttpReply):
+                adapter.parse_reply(opened, model=model)  # an error status raises here
+                raise MalformedResponseError(
+                    f"HTTP {opened.status} without an event stream", provider=name
+                )
+            if not isinstance(opened, StreamOpened):
+                raise TypeError(f"the shell answered OpenStream with {type(opened).__name__}")
+            decoder = SSEDecoder(provider=name)
+            parser = adapter.new_stream_parser(model=model)
+            while True:
+                chunk = yield ReadStream()
+                if isinstance(chunk, ProviderError):
+                    raise chunk
+                if not isinstance(chunk, bytes):
+                    raise TypeError(f"the shell answered ReadStream with {type(chunk).__name__}")
+                for event in decoder.feed(chunk) if chunk else decoder.flush():
+                    for text in parser.feed(event):
+                        emitted.append(text)
+                        yield Emit(text)
+                if not chunk:
+                    break
+            reply = parser.finish()
+        except ProviderError as error:
+            key = provider_settings.api_key.reveal() if provider_settings.api_key else ""
+            error.redact([key], [request.prompt_text(), *(m.text for m in request.messages)])
+            latency_ms = (self._monotonic() - started) * 1000
+            self.recorder.failure(
+                ctx, provider=name, model=model, error=error, latency_ms=latency_ms, attempt=attempt
+            )
+            if emitted:
+                error.after_output = True
+                self._bill_partial(ctx, request, name, model, "".join(emitted))
+            raise
+        except GeneratorExit:
+            # The caller stopped reading: what was generated so far is still billed, once.
+            partial = ProviderReply("".join(emitted), "cancelled", model, None, None)
+            latency_ms = (self._monotonic() - started) * 1000
+            self._succeed(ctx, request, name, model, partial, latency_ms, attempt)
+            raise
+        latency_ms = (self._monotonic() - started) * 1000
+        return self._succeed(ctx, request, name, model, reply, latency_ms, attempt)
+
+    def _bill_partial(
+        self, ctx: CallContext, request: ChatRequest, provider: str, model: str, text: str
+    ) -> None:
+        usage = Usage(
+            input_tokens=estimate_tokens(request.prompt_text()),
+            output_tokens=estimate_tokens(text),
+        )
+        price = self.prices.price(model, usage)
+        self.recorder.bill(
+            ctx, provider=provider, model=model, usage=usage, approx_tokens=True, price=price
+        )
 
     def _succeed(
         self,

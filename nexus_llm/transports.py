@@ -21,7 +21,8 @@ import httpx
 
 from .client import _loopback_mounts, _transport_error
 from .errors import BadRequestError, ProviderConnectionError, ProviderError, ProviderTimeoutError
-from .pipeline import Send
+from .pipeline import OpenStream, Send, StreamOpened
+from .streams import AsyncStreamHandle
 from .types import HttpReply
 
 if TYPE_CHECKING:
@@ -36,6 +37,12 @@ class AsyncSender(Protocol):
     """Sends one request for `AsyncClient`; transport failures come back as typed errors."""
 
     async def send(self, effect: Send) -> HttpReply | ProviderError: ...
+
+    async def open_stream(
+        self, effect: OpenStream
+    ) -> tuple[StreamOpened | HttpReply | ProviderError, AsyncStreamHandle | None]:
+        """A 200 stays open (its handle reads the body); any other status is read whole."""
+        ...
 
     async def aclose(self) -> None: ...
 
@@ -116,8 +123,47 @@ class HttpxSender:
             return _transport_error(exc, effect.provider)
         return HttpReply(reply.status_code, reply.headers, reply.content)
 
+    async def open_stream(
+        self, effect: OpenStream
+    ) -> tuple[StreamOpened | HttpReply | ProviderError, AsyncStreamHandle | None]:
+        req = effect.request
+        try:
+            request = self._http.build_request(
+                req.method, req.url, headers=req.headers, content=req.body, timeout=effect.timeout_s
+            )
+            response = await self._http.send(request, stream=True)
+        except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:
+            return _transport_error(exc, effect.provider), None
+        if response.status_code == 200:
+            return StreamOpened(200, response.headers), _HttpxStream(response, effect.provider)
+        try:
+            body = await response.aread()
+        except httpx.HTTPError as exc:
+            return _transport_error(exc, effect.provider), None
+        finally:
+            await response.aclose()
+        return HttpReply(response.status_code, response.headers, body), None
+
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+class _HttpxStream:
+    __slots__ = ("_chunks", "_provider", "_response")
+
+    def __init__(self, response: httpx.Response, provider: str) -> None:
+        self._response = response
+        self._chunks = response.aiter_bytes()
+        self._provider = provider
+
+    async def read(self) -> bytes | ProviderError:
+        try:
+            return await anext(self._chunks, b"")
+        except httpx.HTTPError as exc:
+            return _transport_error(exc, self._provider)
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
 
 
 class AiohttpSender:
@@ -185,10 +231,63 @@ class AiohttpSender:
         except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
             return aiohttp_error(exc, effect.provider)
 
+    async def open_stream(
+        self, effect: OpenStream
+    ) -> tuple[StreamOpened | HttpReply | ProviderError, AsyncStreamHandle | None]:
+        import aiohttp
+
+        req = effect.request
+        if not all(_carriable(k) and _carriable(v) for k, v in req.headers.items()):
+            return _uncarriable(effect.provider), None
+        session = self._current()
+        try:
+            reply = await session.request(
+                req.method,
+                req.url,
+                headers=req.headers,
+                data=req.body,
+                timeout=self._timeout(effect.timeout_s),
+                allow_redirects=False,
+            )
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+            return aiohttp_error(exc, effect.provider), None
+        if reply.status == 200:
+            return StreamOpened(200, reply.headers), _AiohttpStream(reply, effect.provider)
+        try:
+            body = await reply.read()
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return aiohttp_error(exc, effect.provider), None
+        finally:
+            reply.release()
+        return HttpReply(reply.status, reply.headers, body), None
+
     async def aclose(self) -> None:
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
+
+
+class _AiohttpStream:
+    __slots__ = ("_provider", "_reply")
+
+    def __init__(self, reply: aiohttp.ClientResponse, provider: str) -> None:
+        self._reply = reply
+        self._provider = provider
+
+    async def read(self) -> bytes | ProviderError:
+        import aiohttp
+
+        try:
+            return await self._reply.content.readany()
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return aiohttp_error(exc, self._provider)
+
+    async def aclose(self) -> None:
+        # Read to the end: the connection goes back to the pool; cut short: it is closed.
+        if self._reply.content.at_eof():
+            self._reply.release()
+        else:
+            self._reply.close()
 
 
 def _carriable(text: str) -> bool:

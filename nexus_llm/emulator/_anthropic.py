@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Final, final
 
 from ._gemini import count_tokens, first_tokens
+from ._sse import split_words
 from ._state import UsageKnobs
 
 VERSIONS: Final = ("2023-06-01", "2026-10-21")
@@ -160,6 +161,81 @@ def success_body(
             usage["output_tokens_details"] = {"thinking_tokens": thinking}
         body["usage"] = usage
     return body
+
+
+def stream_events(
+    request: MessagesRequest,
+    knobs: UsageKnobs,
+    *,
+    message_id: str,
+    include_usage: bool = True,
+) -> list[tuple[str, dict[str, object]]]:
+    """The named events of a ``"stream": true`` answer, as ``(event name, data)`` pairs.
+
+    They carry exactly the unary body: ``message_start`` the message without content (its usage
+    has the input side and ``output_tokens: 1``), each content block as start, deltas (the text
+    one word per ``text_delta``) and stop, a ``ping`` after the first block starts, then
+    ``message_delta`` with the stop reason and the final usage, then ``message_stop``.
+    """
+    body = success_body(request, knobs, message_id=message_id, include_usage=include_usage)
+    blocks = body["content"]
+    content = blocks if isinstance(blocks, list) else []
+    usage = body.get("usage")
+    message = {**body, "content": [], "stop_reason": None, "stop_sequence": None}
+    if isinstance(usage, dict):
+        start_usage = {k: v for k, v in usage.items() if k != "output_tokens_details"}
+        message["usage"] = {**start_usage, "output_tokens": 1}
+    events: list[tuple[str, dict[str, object]]] = [
+        ("message_start", {"type": "message_start", "message": message})
+    ]
+    for index, block in enumerate(content):
+        events.extend(_block_events(index, block))
+    # The live API pings once, right after the first block starts (or the message, if empty).
+    events.insert(2 if content else 1, ("ping", {"type": "ping"}))
+    delta: dict[str, object] = {
+        "type": "message_delta",
+        "delta": {"stop_reason": body["stop_reason"], "stop_sequence": None},
+    }
+    if isinstance(usage, dict):
+        delta["usage"] = {
+            name: usage[name]
+            for name in (
+                "input_tokens",
+                "cache_creation_input_tokens",
+                "cache_read_input_tokens",
+                "output_tokens",
+                "output_tokens_details",
+            )
+            if name in usage
+        }
+    events.append(("message_delta", delta))
+    return events
+
+
+def _block_events(index: int, block: dict[str, object]) -> list[tuple[str, dict[str, object]]]:
+    if block["type"] == "thinking":
+        start: dict[str, object] = {"type": "thinking", "thinking": "", "signature": ""}
+        deltas: list[dict[str, object]] = [
+            {"type": "thinking_delta", "thinking": piece}
+            for piece in split_words(str(block["thinking"]))
+        ]
+        deltas.append({"type": "signature_delta", "signature": block["signature"]})
+    else:
+        start = {"type": "text", "text": ""}
+        deltas = [
+            {"type": "text_delta", "text": piece} for piece in split_words(str(block["text"]))
+        ]
+    return [
+        (
+            "content_block_start",
+            {"type": "content_block_start", "index": index, "content_block": start},
+        ),
+        *(
+            ("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+            for delta in deltas
+        ),
+        ("content_block_stop", {"type": "content_block_stop", "index": index}),
+    ]
 
 
 def usage_block(

@@ -96,13 +96,6 @@ def method_not_allowed_error(method: str) -> AnthropicError:
     )
 
 
-def streaming_not_emulated_error() -> AnthropicError:
-    """400 for ``"stream": true``, which this emulator does not speak yet."""
-    return invalid_request_error(
-        '[nexus emulator] streaming is not emulated yet: send the request without "stream": true.'
-    )
-
-
 def rate_limit_error(retry_after_s: float, now: datetime) -> AnthropicError:
     """429 for the per-minute request limit, with ``retry-after`` and the rate-limit headers."""
     wait_s = math.ceil(retry_after_s)

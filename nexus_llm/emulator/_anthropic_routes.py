@@ -5,6 +5,8 @@ a provider error fault answers at once, whatever the request; ``malformed_json``
 ``truncated`` answer 200 at once; otherwise path, method, ``x-api-key``, ``anthropic-version``,
 body and model are checked in that order, and the success reply drops ``usage`` under
 ``omit_usage``. Every answer carries ``request-id``; error bodies repeat it as ``request_id``.
+``"stream": true`` streams the same answer as named events, ``message_start`` to
+``message_stop``; broken-200 faults on a stream request break the stream instead.
 """
 
 from __future__ import annotations
@@ -22,15 +24,18 @@ from ._anthropic import (
     MessagesRequest,
     fallback_request,
     parse_request,
+    stream_events,
     success_body,
 )
 from ._anthropic_errors import AnthropicError, Headers
 from ._faults import Fault, FaultKind
-from ._http import Reply, Request, malformed, truncated
+from ._http import Answer, Reply, Request, malformed, truncated
+from ._sse import Framing, StreamPlan, json_event, stream_reply
 from ._state import UsageKnobs
 
 _PATH: Final = "/v1/messages"
 _CONTENT_TYPE: Final = "application/json"
+_STREAM_CONTENT_TYPE: Final = "text/event-stream; charset=utf-8"
 _ID_ALPHABET: Final = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 
 
@@ -56,14 +61,17 @@ class AnthropicRoutes:
         """``/v1/messages`` and everything under it is Anthropic's; the rest of ``/v1/`` is not."""
         return path == _PATH or path.startswith(_PATH + "/")
 
-    def handle(self, request: Request, knobs: UsageKnobs, fault: Fault | None) -> Reply:
+    def handle(self, request: Request, knobs: UsageKnobs, fault: Fault | None) -> Answer:
         """Answer one request to the Messages API surface, suffering ``fault`` if given."""
         request_id = _new_id("req_011C", 20)
         kind = fault.kind if fault is not None else None
         if fault is not None and (failure := _fault_error(fault)) is not None:
             return _error(failure, request_id)
         if kind in (FaultKind.MALFORMED_JSON, FaultKind.TRUNCATED):
-            reply = _success(fallback_request(request.body), knobs, request_id, usage=True)
+            lenient = fallback_request(request.body)
+            if lenient.stream:
+                return _stream(lenient, knobs, request_id, kind)
+            reply = _success(lenient, knobs, request_id, usage=True)
             return malformed(reply) if kind is FaultKind.MALFORMED_JSON else truncated(reply)
         if request.path != _PATH:
             return _error(errors.path_not_found_error(), request_id)
@@ -88,9 +96,11 @@ class AnthropicRoutes:
         if not parsed.model.startswith("claude-"):
             return _error(errors.model_not_found_error(parsed.model), request_id)
         if parsed.stream:
-            return _error(errors.streaming_not_emulated_error(), request_id)
-        usage = kind is not FaultKind.OMIT_USAGE
-        return _success(parsed, knobs, request_id, usage=usage)
+            return _stream(parsed, knobs, request_id, kind)
+        if kind is FaultKind.STREAM_ERROR:
+            return _error(errors.overloaded_error(), request_id)
+        reply = _success(parsed, knobs, request_id, usage=kind is not FaultKind.OMIT_USAGE)
+        return truncated(reply) if kind is FaultKind.STREAM_CUT else reply
 
 
 def _fault_error(fault: Fault) -> AnthropicError | None:
@@ -113,6 +123,27 @@ def _success(parsed: MessagesRequest, knobs: UsageKnobs, request_id: str, *, usa
     # The live API reports the request bucket after this request: one used of fifty.
     limits = errors.rate_limit_headers(datetime.now(UTC), requests_left=49, reset_after_s=1.2)
     return _json(200, body, (*_common(request_id), *limits))
+
+
+def _stream(
+    parsed: MessagesRequest, knobs: UsageKnobs, request_id: str, kind: FaultKind | None
+) -> Answer:
+    events = stream_events(
+        parsed,
+        knobs,
+        message_id=_new_id("msg_01", 22),
+        include_usage=kind is not FaultKind.OMIT_USAGE,
+    )
+    plan = StreamPlan(
+        body=tuple(json_event(data, name) for name, data in events),
+        end=(json_event({"type": "message_stop"}, "message_stop"),),
+        # Mid-stream overload arrives as an `error` event, with the request id as in a body.
+        error=json_event(errors.overloaded_error().body(request_id), "error"),
+        framing=Framing.SSE,
+    )
+    limits = errors.rate_limit_headers(datetime.now(UTC), requests_left=49, reset_after_s=1.2)
+    headers = (*_common(request_id), *limits)
+    return stream_reply(plan, kind, content_type=_STREAM_CONTENT_TYPE, headers=headers)
 
 
 def _error(failure: AnthropicError, request_id: str, *, extra: Headers = ()) -> Reply:

@@ -60,6 +60,7 @@ class ChatCompletionRequest:
         mentions_json: Whether some message text contains the word "json" (any case), which
             OpenAI requires for ``response_format: json_object``.
         request_id: GLM's client-chosen ``request_id``, echoed back; None when not a string.
+        include_usage: Whether ``stream_options.include_usage`` asked for OpenAI's usage chunk.
     """
 
     model: str
@@ -70,6 +71,7 @@ class ChatCompletionRequest:
     stream: bool = False
     mentions_json: bool = False
     request_id: str | None = None
+    include_usage: bool = False
 
 
 @final
@@ -119,6 +121,7 @@ def parse_chat_request(raw: bytes, dialect: Dialect) -> ChatCompletionRequest:
         stream=bool(stream),
         mentions_json=any("json" in text.lower() for text in texts),
         request_id=request_id if isinstance(request_id := body.get("request_id"), str) else None,
+        include_usage=_include_usage(body),
     )
 
 
@@ -141,7 +144,14 @@ def lenient_request(raw: bytes, fallback_model: str) -> ChatCompletionRequest:
     return ChatCompletionRequest(
         model=model if isinstance(model, str) and model else fallback_model,
         prompt_tokens=sum(count_tokens(text) for text in texts),
+        stream=body.get("stream") is True,
+        include_usage=_include_usage(body),
     )
+
+
+def _include_usage(body: Mapping[str, object]) -> bool:
+    options = body.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
 
 
 @final

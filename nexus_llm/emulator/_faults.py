@@ -25,7 +25,18 @@ class FaultKind(StrEnum):
     ``malformed_json`` (200 whose body is not JSON) and ``truncated`` (200 whose body stops
     short of its ``Content-Length``).
 
-    ``omit_usage`` answers normally but leaves the usage block out.
+    ``omit_usage`` answers normally but leaves the usage block out (in a stream: every usage
+    field and the usage chunk).
+
+    Stream kinds hit streaming requests after the 200 and some events: ``stream_cut`` ends the
+    HTTP body cleanly and closes the connection, but without the stream's end marker (only a
+    stream-aware client notices), and ``stream_error`` sends the provider's in-stream error
+    event and ends the stream there. On a unary request ``stream_cut`` acts as ``truncated``
+    and ``stream_error`` answers that same error with its HTTP status.
+
+    Every other kind means the same for streams: error kinds answer
+    before the stream starts, ``slow`` delays the first byte, ``truncated`` stops mid-event
+    without HTTP's last chunk and ``malformed_json`` breaks the JSON of one event.
     """
 
     BAD_KEY = "bad_key"
@@ -39,6 +50,8 @@ class FaultKind(StrEnum):
     MALFORMED_JSON = "malformed_json"
     TRUNCATED = "truncated"
     OMIT_USAGE = "omit_usage"
+    STREAM_CUT = "stream_cut"
+    STREAM_ERROR = "stream_error"
 
 
 _KIND_NAMES = ", ".join(kind.value for kind in FaultKind)

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import final
 
+from ._sse import split_words
 from ._state import UsageKnobs
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -146,11 +147,7 @@ def success_body(
     The reply is cut to ``maxOutputTokens`` tokens (finishReason ``MAX_TOKENS``) when it would be
     longer. Usage omits zero counts except ``promptTokenCount`` and ``totalTokenCount``.
     """
-    text = reply_text(request.prompt_tokens, json_mode=request.json_mode)
-    finish = "STOP"
-    limit = request.max_output_tokens
-    if limit is not None and count_tokens(text) > limit:
-        text, finish = first_tokens(text, limit), "MAX_TOKENS"
+    text, finish = answer(request)
     body: dict[str, object] = {
         "candidates": [
             {
@@ -169,6 +166,55 @@ def success_body(
     body["modelVersion"] = model
     body["responseId"] = response_id
     return body
+
+
+def answer(request: GenerateRequest) -> tuple[str, str]:
+    """The reply text and finishReason: cut to ``maxOutputTokens`` (``MAX_TOKENS``) if longer."""
+    text = reply_text(request.prompt_tokens, json_mode=request.json_mode)
+    limit = request.max_output_tokens
+    if limit is not None and count_tokens(text) > limit:
+        return first_tokens(text, limit), "MAX_TOKENS"
+    return text, "STOP"
+
+
+def stream_chunks(
+    model: str,
+    request: GenerateRequest,
+    knobs: UsageKnobs,
+    *,
+    response_id: str,
+    include_usage: bool = True,
+) -> list[dict[str, object]]:
+    """The ``streamGenerateContent`` chunks: the unary reply's text, one word per chunk.
+
+    Every chunk carries ``usageMetadata`` (cumulative: the prompt only, until the last chunk
+    reports the unary reply's usage) and the last one the ``finishReason``.
+    """
+    text, finish = answer(request)
+    pieces = split_words(text) or [""]
+    partial = usage_metadata(
+        request.prompt_tokens, 0, UsageKnobs(cached_tokens=knobs.cached_tokens)
+    )
+    chunks: list[dict[str, object]] = []
+    for index, piece in enumerate(pieces):
+        last = index == len(pieces) - 1
+        candidate: dict[str, object] = {
+            "content": {"parts": [{"text": piece}], "role": "model"},
+            "index": 0,
+        }
+        if last:
+            candidate["finishReason"] = finish
+        chunk: dict[str, object] = {"candidates": [candidate]}
+        if include_usage:
+            chunk["usageMetadata"] = (
+                usage_metadata(request.prompt_tokens, count_tokens(text), knobs)
+                if last
+                else partial
+            )
+        chunk["modelVersion"] = model
+        chunk["responseId"] = response_id
+        chunks.append(chunk)
+    return chunks
 
 
 def usage_metadata(prompt: int, candidates: int, knobs: UsageKnobs) -> dict[str, object]:

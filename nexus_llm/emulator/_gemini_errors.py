@@ -142,16 +142,6 @@ def method_not_allowed_error(method: str, path: str) -> GoogleError:
     )
 
 
-def streaming_not_emulated_error() -> GoogleError:
-    """400 for ``streamGenerateContent``, which this emulator does not speak yet."""
-    return GoogleError(
-        400,
-        "INVALID_ARGUMENT",
-        "[nexus emulator] streaming is not emulated yet: streamGenerateContent is not "
-        "supported by this emulator; use generateContent.",
-    )
-
-
 def invalid_argument_error(message: str) -> GoogleError:
     """400 ``INVALID_ARGUMENT`` for a bad request body, with a ``BadRequest`` detail."""
     return GoogleError(

@@ -1,9 +1,12 @@
-"""The emulated Gemini API surface: routing, API-key check, faults, then ``generateContent``.
+"""The emulated Gemini API surface: routing, API-key check, faults, then ``generateContent``
+and ``streamGenerateContent``.
 
 Order per request (the server core has already counted it and done the wire-level faults):
 a provider error fault answers at once, whatever the request; ``malformed_json`` and
-``truncated`` answer 200 at once; otherwise route, key, model and body are checked in that order,
-and the success reply drops ``usageMetadata`` under ``omit_usage``.
+``truncated`` answer 200 at once (a broken stream for ``streamGenerateContent``); otherwise
+route, key, model and body are checked in that order, and the success reply drops
+``usageMetadata`` under ``omit_usage``. ``streamGenerateContent?alt=sse`` streams Server-Sent
+Events; without ``alt=sse`` it streams the JSON array the live API sends.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ from typing import final
 
 from . import _gemini_errors as errors
 from ._faults import Fault, FaultKind
-from ._gemini import GenerateRequest, InvalidRequest, parse_request, success_body
+from ._gemini import GenerateRequest, InvalidRequest, parse_request, stream_chunks, success_body
 from ._gemini_errors import GoogleError
-from ._http import Reply, Request, json_reply, malformed, truncated
+from ._http import Answer, Reply, Request, json_reply, malformed, truncated
+from ._sse import Framing, StreamPlan, json_event, stream_reply
 from ._state import UsageKnobs
 
 _PREFIX = "/v1beta/"
@@ -53,21 +57,21 @@ class GeminiRoutes:
         """Answer a URL no emulated endpoint serves, in Google's envelope."""
         return _error(errors.path_not_found_error(request.path))
 
-    def handle(self, request: Request, knobs: UsageKnobs, fault: Fault | None) -> Reply:
+    def handle(self, request: Request, knobs: UsageKnobs, fault: Fault | None) -> Answer:
         """Answer one request to the Gemini API surface, suffering ``fault`` if given."""
         route = _ROUTE.fullmatch(request.path)
         model = route["model"] if route else _FALLBACK_MODEL
         kind = fault.kind if fault is not None else None
+        streaming = route is not None and route["action"] == "streamGenerateContent"
         if fault is not None and (failure := _fault_error(fault, model)) is not None:
             return _error(failure)
         if kind in (FaultKind.MALFORMED_JSON, FaultKind.TRUNCATED):
-            reply = self._fault_success(request, model, knobs)
+            parsed = _lenient(request)
+            if streaming:
+                return _stream(request, model, parsed, knobs, kind)
+            reply = _success(model, parsed, knobs, include_usage=True)
             return malformed(reply) if kind is FaultKind.MALFORMED_JSON else truncated(reply)
-        if route is None:
-            return self.not_found(request)
-        if route["action"] == "streamGenerateContent":
-            return _error(errors.streaming_not_emulated_error())
-        if route["action"] != "generateContent":
+        if route is None or route["action"] not in ("generateContent", "streamGenerateContent"):
             return self.not_found(request)
         if request.method != "POST":
             return _error(
@@ -86,15 +90,49 @@ class GeminiRoutes:
             parsed = parse_request(request.body)
         except InvalidRequest as exc:
             return _error(errors.invalid_argument_error(str(exc)))
-        return _success(model, parsed, knobs, include_usage=kind is not FaultKind.OMIT_USAGE)
+        if streaming:
+            return _stream(request, model, parsed, knobs, kind)
+        if kind is FaultKind.STREAM_ERROR:
+            return _error(_IN_STREAM_ERROR)
+        reply = _success(model, parsed, knobs, include_usage=kind is not FaultKind.OMIT_USAGE)
+        return truncated(reply) if kind is FaultKind.STREAM_CUT else reply
 
-    def _fault_success(self, request: Request, model: str, knobs: UsageKnobs) -> Reply:
-        # The broken-200 faults skip validation, so fall back to an empty prompt if need be.
-        try:
-            parsed = parse_request(request.body)
-        except InvalidRequest:
-            parsed = GenerateRequest(prompt_tokens=0, max_output_tokens=None, json_mode=False)
-        return _success(model, parsed, knobs, include_usage=True)
+
+# What ``stream_error`` sends mid-stream (and answers a unary request with).
+_IN_STREAM_ERROR = errors.unavailable_error()
+
+
+def _lenient(request: Request) -> GenerateRequest:
+    # The broken-200 faults skip validation, so fall back to an empty prompt if need be.
+    try:
+        return parse_request(request.body)
+    except InvalidRequest:
+        return GenerateRequest(prompt_tokens=0, max_output_tokens=None, json_mode=False)
+
+
+def _stream(
+    request: Request,
+    model: str,
+    parsed: GenerateRequest,
+    knobs: UsageKnobs,
+    kind: FaultKind | None,
+) -> Answer:
+    sse = request.query.get("alt") == "sse"
+    chunks = stream_chunks(
+        model,
+        parsed,
+        knobs,
+        response_id=secrets.token_urlsafe(15),
+        include_usage=kind is not FaultKind.OMIT_USAGE,
+    )
+    plan = StreamPlan(
+        body=tuple(json_event(chunk) for chunk in chunks),
+        end=(),  # Gemini has no end marker: the last chunk carries finishReason
+        error=json_event(_IN_STREAM_ERROR.body()),
+        framing=Framing.SSE_CRLF if sse else Framing.JSON_ARRAY,
+    )
+    content_type = "text/event-stream" if sse else "application/json; charset=UTF-8"
+    return stream_reply(plan, kind, content_type=content_type)
 
 
 def _fault_error(fault: Fault, model: str) -> GoogleError | None:

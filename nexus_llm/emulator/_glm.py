@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from ._chat_completions import ChatCompletionRequest, Completion, Dialect
+from ._sse import split_words
 
 DIALECT: Final = Dialect(
     roles=("system", "user", "assistant", "tool"),
@@ -54,6 +55,47 @@ def success_body(
     if include_usage:
         body["usage"] = usage(completion)
     return body
+
+
+def stream_chunks(
+    request: ChatCompletionRequest, completion: Completion, *, include_usage: bool = True
+) -> list[dict[str, object]]:
+    """The chunks of a GLM stream: the unary text one word per chunk, usage on the last one.
+
+    Reasoning (the ``thoughts_tokens`` knob) comes first as a ``reasoning_content`` delta; the
+    last chunk has an empty delta, the ``finish_reason`` and, unless left out, the usage.
+    """
+    response_id = time.strftime("%Y%m%d%H%M%S") + secrets.token_hex(8)
+    created = int(time.time())
+    deltas: list[dict[str, object]] = []
+    if completion.reasoning_tokens:
+        deltas.append({"role": "assistant", "reasoning_content": REASONING_TEXT})
+    deltas.extend({"role": "assistant", "content": piece} for piece in split_words(completion.text))
+    chunks: list[dict[str, object]] = [
+        {
+            "id": response_id,
+            "created": created,
+            "model": request.model,
+            "choices": [{"index": 0, "delta": delta}],
+        }
+        for delta in deltas
+    ]
+    last: dict[str, object] = {
+        "id": response_id,
+        "created": created,
+        "model": request.model,
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": completion.finish_reason,
+                "delta": {"role": "assistant", "content": ""},
+            }
+        ],
+    }
+    if include_usage:
+        last["usage"] = usage(completion)
+    chunks.append(last)
+    return chunks
 
 
 def usage(completion: Completion) -> dict[str, object]:

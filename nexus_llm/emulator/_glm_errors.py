@@ -121,15 +121,6 @@ def method_not_allowed_error(method: str, path: str) -> GLMError:
     )
 
 
-def streaming_not_emulated_error() -> GLMError:
-    """400 for ``"stream": true``, which this emulator does not speak yet."""
-    return GLMError(
-        400,
-        "1210",
-        '[nexus emulator] streaming is not emulated yet: send "stream": false (or leave it out).',
-    )
-
-
 def problem_error(problem: Problem, *, english: bool) -> GLMError:
     """400 for a body that fails validation: 1210 unreadable, 1213 missing, 1214 invalid."""
     if problem.kind == "json":

@@ -4,6 +4,8 @@ Order per request (the server core has already counted it and done the wire-leve
 a provider error fault answers at once; ``malformed_json`` and ``truncated`` answer 200 at once;
 otherwise route, method, key, body and model are checked in that order, and the success reply
 drops ``usage`` under ``omit_usage``. No answer carries a rate-limit or Retry-After header.
+``"stream": true`` streams the same answer as ``data:`` chunks, usage on the last one, then
+``data: [DONE]``; broken-200 faults on a stream request break the stream instead.
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ from ._chat_completions import (
 )
 from ._faults import Fault, FaultKind
 from ._glm_errors import GLMError
-from ._http import Reply, Request, malformed, truncated
+from ._http import Answer, Reply, Request, malformed, truncated
+from ._sse import Event, Framing, StreamPlan, json_event, stream_reply
 from ._state import UsageKnobs
 
 _PREFIX: Final = "/api/paas/v4/"
 _CHAT: Final = "/api/paas/v4/chat/completions"
 _CONTENT_TYPE: Final = "application/json"
+_STREAM_CONTENT_TYPE: Final = "text/event-stream;charset=UTF-8"
 _FALLBACK_MODEL: Final = "glm-4-flash"
 
 
@@ -55,14 +59,17 @@ class GLMRoutes:
         """Everything under ``/api/paas/v4/`` is GLM's."""
         return path.startswith(_PREFIX)
 
-    def handle(self, request: Request, knobs: UsageKnobs, fault: Fault | None) -> Reply:
+    def handle(self, request: Request, knobs: UsageKnobs, fault: Fault | None) -> Answer:
         """Answer one request to the GLM API surface, suffering ``fault`` if given."""
         english = request.headers.get("accept-language", "").lower().startswith("en")
         kind = fault.kind if fault is not None else None
         if fault is not None and (failure := _fault_error(fault, english=english)) is not None:
             return _error(failure)
         if kind in (FaultKind.MALFORMED_JSON, FaultKind.TRUNCATED):
-            reply = _success(lenient_request(request.body, _FALLBACK_MODEL), knobs)
+            lenient = lenient_request(request.body, _FALLBACK_MODEL)
+            if lenient.stream:
+                return _stream(lenient, knobs, kind, english=english)
+            reply = _success(lenient, knobs)
             broken = malformed(reply) if kind is FaultKind.MALFORMED_JSON else truncated(reply)
             return replace(broken, content_type=_CONTENT_TYPE)
         if request.path != _CHAT:
@@ -88,8 +95,30 @@ class GLMRoutes:
         if not wire.is_known_model(parsed.model):
             return _error(errors.model_not_found_error(english=english))
         if parsed.stream:
-            return _error(errors.streaming_not_emulated_error())
-        return _success(parsed, knobs, include_usage=kind is not FaultKind.OMIT_USAGE)
+            return _stream(parsed, knobs, kind, english=english)
+        if kind is FaultKind.STREAM_ERROR:
+            return _error(errors.internal_error(english=english))
+        reply = _success(parsed, knobs, include_usage=kind is not FaultKind.OMIT_USAGE)
+        return (
+            replace(truncated(reply), content_type=_CONTENT_TYPE)
+            if kind is FaultKind.STREAM_CUT
+            else reply
+        )
+
+
+def _stream(
+    parsed: ChatCompletionRequest, knobs: UsageKnobs, kind: FaultKind | None, *, english: bool
+) -> Answer:
+    completion = complete("glm", parsed, knobs)
+    chunks = wire.stream_chunks(parsed, completion, include_usage=kind is not FaultKind.OMIT_USAGE)
+    plan = StreamPlan(
+        body=tuple(json_event(chunk) for chunk in chunks),
+        end=(Event("[DONE]"),),
+        # stream_error sends the same error a unary request would get, as a data chunk.
+        error=json_event(errors.internal_error(english=english).body()),
+        framing=Framing.SSE,
+    )
+    return stream_reply(plan, kind, content_type=_STREAM_CONTENT_TYPE)
 
 
 def _fault_error(fault: Fault, *, english: bool) -> GLMError | None:

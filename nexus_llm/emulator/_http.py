@@ -59,6 +59,32 @@ class Reply:
     cut_at: int | None = None
 
 
+@final
+@dataclass(frozen=True, slots=True)
+class StreamReply:
+    """One streamed 200 response: a body sent in pieces, each written and flushed on its own.
+
+    The server core sends it with chunked transfer encoding (one HTTP chunk per piece), so a
+    client sees every piece as a separate read.
+
+    Args:
+        pieces: The body, in the pieces to send.
+        content_type: The ``Content-Type`` header.
+        headers: Extra headers, e.g. a request id.
+        complete: When False, close the connection after the pieces without HTTP's last chunk,
+            so the client sees a body that stops short (``truncated`` on a stream).
+    """
+
+    pieces: tuple[bytes, ...]
+    content_type: str = "text/event-stream"
+    headers: tuple[tuple[str, str], ...] = ()
+    complete: bool = True
+    status: int = 200
+
+
+Answer = Reply | StreamReply
+
+
 def json_reply(
     status: int, payload: Mapping[str, object], *, headers: tuple[tuple[str, str], ...] = ()
 ) -> Reply:
@@ -89,10 +115,11 @@ class ProviderRoutes(Protocol):
         """Return whether requests to ``path`` belong to this provider's API surface."""
         ...
 
-    def handle(self, request: Request, knobs: UsageKnobs, fault: Fault | None) -> Reply:
+    def handle(self, request: Request, knobs: UsageKnobs, fault: Fault | None) -> Answer:
         """Answer ``request``; ``fault`` is the provider-level fault to suffer, if any.
 
         The server core has already counted the request and applied the wire-level part of the
-        fault (``slow``, ``timeout``, ``reset``); everything else is the handler's job.
+        fault (``slow``, ``timeout``, ``reset``); everything else is the handler's job,
+        including answering a streaming request with a ``StreamReply``.
         """
         ...

@@ -13,6 +13,7 @@ import time
 from typing import Final
 
 from ._chat_completions import ChatCompletionRequest, Completion, Dialect
+from ._sse import split_words
 
 DIALECT: Final = Dialect(
     roles=("system", "assistant", "user", "function", "tool", "developer"),
@@ -112,6 +113,44 @@ def success_body(
     body["service_tier"] = "default"
     body["system_fingerprint"] = "fp_nexusemu01"
     return body
+
+
+def stream_chunks(
+    request: ChatCompletionRequest, completion: Completion, *, include_usage: bool
+) -> list[dict[str, object]]:
+    """The ``chat.completion.chunk`` objects of a stream: the unary text, one word per chunk.
+
+    A first chunk opens the assistant turn, the last choice chunk carries ``finish_reason``;
+    with ``include_usage`` every chunk has ``"usage": null`` and a last chunk with no choices
+    carries the usage, as ``stream_options.include_usage`` asks.
+    """
+    common: dict[str, object] = {
+        "id": "chatcmpl-" + secrets.token_urlsafe(21).replace("-", "x").replace("_", "y"),
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": _SNAPSHOTS.get(request.model, request.model),
+        "service_tier": "default",
+        "system_fingerprint": "fp_nexusemu01",
+    }
+    deltas: list[tuple[dict[str, object], str | None]] = [
+        ({"role": "assistant", "content": "", "refusal": None}, None),
+        *((_content(piece), None) for piece in split_words(completion.text)),
+        ({}, completion.finish_reason),
+    ]
+    chunks: list[dict[str, object]] = []
+    for delta, finish in deltas:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        chunk = {**common, "choices": [choice]}
+        if include_usage:
+            chunk["usage"] = None
+        chunks.append(chunk)
+    if include_usage:
+        chunks.append({**common, "choices": [], "usage": usage(completion)})
+    return chunks
+
+
+def _content(piece: str) -> dict[str, object]:
+    return {"content": piece}
 
 
 def usage(completion: Completion) -> dict[str, object]:

@@ -121,16 +121,6 @@ def invalid_method_error(method: str, path: str) -> OpenAIError:
     return OpenAIError(405, f"Invalid method for URL ({method} {path})")
 
 
-def streaming_not_emulated_error() -> OpenAIError:
-    """400 for ``"stream": true``, which this emulator does not speak yet."""
-    return OpenAIError(
-        400,
-        '[nexus emulator] streaming is not emulated yet: send "stream": false (or leave it out).',
-        param="stream",
-        code="unsupported_value",
-    )
-
-
 def unsupported_max_tokens_error() -> OpenAIError:
     """400 for ``max_tokens`` sent to a reasoning model."""
     return OpenAIError(

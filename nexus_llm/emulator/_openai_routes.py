@@ -3,7 +3,9 @@
 Order per request (the server core has already counted it and done the wire-level faults):
 a provider error fault answers at once; ``malformed_json`` and ``truncated`` answer 200 at once;
 otherwise route, method, key, body, model and the per-model rules are checked in that order, and
-the success reply drops ``usage`` under ``omit_usage``.
+the success reply drops ``usage`` under ``omit_usage``. ``"stream": true`` streams the same
+answer as ``chat.completion.chunk`` events ending with ``data: [DONE]``; broken-200 faults on a
+stream request break the stream instead.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from ._chat_completions import (
     parse_chat_request,
 )
 from ._faults import Fault, FaultKind
-from ._http import Reply, Request, malformed, truncated
+from ._http import Answer, Reply, Request, malformed, truncated
 from ._openai_errors import OpenAIError
+from ._sse import Event, Framing, StreamPlan, json_event, stream_reply
 from ._state import UsageKnobs
 
 _PREFIX: Final = "/v1/"
@@ -32,6 +35,7 @@ _CHAT: Final = "/v1/chat/completions"
 # Anthropic's Messages API lives under /v1/ too; those paths are not OpenAI's.
 _NOT_OURS: Final = ("/v1/messages", "/v1/complete")
 _CONTENT_TYPE: Final = "application/json"
+_STREAM_CONTENT_TYPE: Final = "text/event-stream; charset=utf-8"
 # The model the broken-200 faults and error faults name when the body names none.
 _FALLBACK_MODEL: Final = "gpt-4o-mini"
 
@@ -60,13 +64,16 @@ class OpenAIRoutes:
             return False
         return not any(path == p or path.startswith(p + "/") for p in _NOT_OURS)
 
-    def handle(self, request: Request, knobs: UsageKnobs, fault: Fault | None) -> Reply:
+    def handle(self, request: Request, knobs: UsageKnobs, fault: Fault | None) -> Answer:
         """Answer one request to the OpenAI API surface, suffering ``fault`` if given."""
         kind = fault.kind if fault is not None else None
         if fault is not None and (failure := _fault_error(fault, request)) is not None:
             return _error(failure)
         if kind in (FaultKind.MALFORMED_JSON, FaultKind.TRUNCATED):
-            reply = _success(lenient_request(request.body, _model_of(request)), knobs)
+            lenient = lenient_request(request.body, _model_of(request))
+            if lenient.stream:
+                return _stream(lenient, knobs, kind)
+            reply = _success(lenient, knobs)
             # Keep the headers: only the body is broken.
             if kind is FaultKind.MALFORMED_JSON:
                 return replace(malformed(reply), headers=reply.headers, content_type=_CONTENT_TYPE)
@@ -89,13 +96,36 @@ class OpenAIRoutes:
             return _error(errors.problem_error(exc.problem))
         if not wire.is_known_model(parsed.model):
             return _error(errors.model_not_found_error(parsed.model))
-        if parsed.stream:
-            return _error(errors.streaming_not_emulated_error())
         if parsed.limit_field == "max_tokens" and wire.is_reasoning_model(parsed.model):
             return _error(errors.unsupported_max_tokens_error())
         if parsed.json_mode and not parsed.mentions_json:
             return _error(errors.json_word_required_error())
-        return _success(parsed, knobs, include_usage=kind is not FaultKind.OMIT_USAGE)
+        if parsed.stream:
+            return _stream(parsed, knobs, kind)
+        if kind is FaultKind.STREAM_ERROR:
+            return _error(_IN_STREAM_ERROR)
+        reply = _success(parsed, knobs, include_usage=kind is not FaultKind.OMIT_USAGE)
+        if kind is FaultKind.STREAM_CUT:
+            return replace(truncated(reply), headers=reply.headers, content_type=_CONTENT_TYPE)
+        return reply
+
+
+# What ``stream_error`` sends mid-stream (and answers a unary request with).
+_IN_STREAM_ERROR = errors.server_error()
+
+
+def _stream(parsed: ChatCompletionRequest, knobs: UsageKnobs, kind: FaultKind | None) -> Answer:
+    completion = complete("openai", parsed, knobs)
+    include_usage = parsed.include_usage and kind is not FaultKind.OMIT_USAGE
+    chunks = wire.stream_chunks(parsed, completion, include_usage=include_usage)
+    plan = StreamPlan(
+        body=tuple(json_event(chunk) for chunk in chunks),
+        end=(Event("[DONE]"),),
+        error=json_event(_IN_STREAM_ERROR.body()),
+        framing=Framing.SSE,
+    )
+    headers = wire.headers(prompt_tokens=parsed.prompt_tokens)
+    return stream_reply(plan, kind, content_type=_STREAM_CONTENT_TYPE, headers=headers)
 
 
 def _fault_error(fault: Fault, request: Request) -> OpenAIError | None:

@@ -2,7 +2,8 @@
 
 ``h11`` is only a state machine, so this module decides every byte that leaves the socket; that
 is what lets faults stall before the first byte, hold a connection forever, reset it, or stop a
-body short of its ``Content-Length``. The core routes each request to the control endpoint or
+body short of its ``Content-Length``, and what lets a stream go out one flushed chunk per event
+(or stop without its last chunk). The core routes each request to the control endpoint or
 to the provider that owns its path, applies the wire-level faults, and leaves the rest to the
 provider's handler.
 """
@@ -26,7 +27,7 @@ import h11
 from ._control import PREFIX as CONTROL_PREFIX
 from ._control import handle_control
 from ._faults import Fault, FaultKind
-from ._http import ProviderRoutes, Reply, Request, json_reply
+from ._http import Answer, ProviderRoutes, Reply, Request, StreamReply, json_reply
 from ._state import EmulatorState
 
 _log = logging.getLogger("nexus_llm.emulator")
@@ -35,6 +36,7 @@ _READ_CHUNK = 65536
 _START_TIMEOUT_S = 10.0
 _STOP_TIMEOUT_S = 10.0
 _SERVER_HEADER = "nexus-emulator"
+_PIECE_GAP_S = 0.001
 _REASONS = {status.value: status.phrase for status in HTTPStatus}
 
 
@@ -157,6 +159,7 @@ class EmulatorServer:
         request = await self._read_request(conn, reader, writer)
         if request is None:
             return False
+        reply: Answer
         if request.path.startswith(CONTROL_PREFIX):
             reply = handle_control(request, self._state)
         else:
@@ -175,8 +178,15 @@ class EmulatorServer:
                 if fault is not None and kind is FaultKind.SLOW:
                     await asyncio.sleep(fault.delay_s)
                 reply = _safely(routes, request, self._state, fault)
-        await _send(conn, writer, reply, head=request.method == "HEAD")
-        return reply.cut_at is None and conn.our_state is h11.DONE and conn.their_state is h11.DONE
+        if isinstance(reply, StreamReply):
+            await _send_stream(conn, writer, reply)
+            if not reply.complete:
+                return False
+        else:
+            await _send(conn, writer, reply, head=request.method == "HEAD")
+            if reply.cut_at is not None:
+                return False
+        return conn.our_state is h11.DONE and conn.their_state is h11.DONE
 
     async def _read_request(
         self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -209,7 +219,7 @@ class EmulatorServer:
 
 def _safely(
     routes: ProviderRoutes, request: Request, state: EmulatorState, fault: Fault | None
-) -> Reply:
+) -> Answer:
     try:
         return routes.handle(request, state.knobs(routes.name), fault)
     except Exception:
@@ -254,6 +264,33 @@ async def _send(
         data += conn.send(h11.EndOfMessage())
     writer.write(data)
     await writer.drain()
+
+
+async def _send_stream(
+    conn: h11.Connection, writer: asyncio.StreamWriter, reply: StreamReply
+) -> None:
+    # No Content-Length: h11 then frames the body with chunked encoding (close-delimited for an
+    # HTTP/1.0 client), one chunk per piece.
+    headers = [
+        ("content-type", reply.content_type),
+        ("cache-control", "no-cache"),
+        ("date", formatdate(usegmt=True)),
+        ("server", _SERVER_HEADER),
+        *reply.headers,
+    ]
+    reason = _REASONS.get(reply.status, "")
+    writer.write(conn.send(h11.Response(status_code=reply.status, headers=headers, reason=reason)))
+    await writer.drain()
+    for piece in reply.pieces:
+        # A pause between pieces keeps them in separate TCP segments, so clients really read
+        # the stream piece by piece rather than as one buffer.
+        await asyncio.sleep(_PIECE_GAP_S)
+        writer.write(conn.send(h11.Data(data=piece)))
+        await writer.drain()
+    if reply.complete:
+        writer.write(conn.send(h11.EndOfMessage()))
+        await writer.drain()
+    # Otherwise deliberately no EndOfMessage: the caller closes with the body unfinished.
 
 
 def _to_request(head: h11.Request, body: bytes) -> Request:

@@ -100,6 +100,27 @@ class Recorder:
         self._write_event("llm_success", event)
         metrics.REQUESTS.labels(provider, model, "success").inc()
         metrics.LATENCY.labels(provider, model).observe(latency_ms / 1000)
+        self.bill(
+            ctx,
+            provider=provider,
+            model=model,
+            usage=usage,
+            approx_tokens=approx_tokens,
+            price=price,
+        )
+
+    def bill(
+        self,
+        ctx: CallContext,
+        *,
+        provider: str,
+        model: str,
+        usage: Usage,
+        approx_tokens: bool,
+        price: Price,
+    ) -> None:
+        """The call's one ledger line, with its token and cost metrics (also for a stream that
+        failed after the provider had generated output: that output is billed)."""
         for direction, count in (
             ("input", usage.input_tokens),
             ("output", usage.output_tokens),

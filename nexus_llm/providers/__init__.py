@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from .anthropic import AnthropicAdapter
-from .base import ProviderAdapter
+from .base import ProviderAdapter, StreamParser
 from .gemini import GeminiAdapter
 from .glm import GLMAdapter
 from .openai import OpenAIAdapter
+from .sse import SSEDecoder, SSEEvent
 
 _ADAPTERS: dict[str, ProviderAdapter] = {
     "gemini": GeminiAdapter(),
@@ -25,4 +26,11 @@ def supported_providers() -> list[str]:
     return list(_ADAPTERS)
 
 
-__all__ = ["ProviderAdapter", "adapter_for", "supported_providers"]
+__all__ = [
+    "ProviderAdapter",
+    "SSEDecoder",
+    "SSEEvent",
+    "StreamParser",
+    "adapter_for",
+    "supported_providers",
+]

@@ -7,7 +7,7 @@ request carrying `temperature`, `top_p` or `top_k`, and callers of this library 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Final
 
 from ..config import ProviderSettings
@@ -24,7 +24,14 @@ from ..errors import (
     ServerError,
 )
 from ..types import ChatRequest, HttpReply, HttpRequest, ProviderReply, Usage
-from .base import as_int, error_class_for_status, load_json_object, parse_retry_after
+from .base import (
+    as_int,
+    error_class_for_status,
+    event_json,
+    load_json_object,
+    parse_retry_after,
+)
+from .sse import SSEEvent
 
 API_VERSION: Final = "2023-06-01"
 # The API requires max_tokens; 1024 is the value of the reference's and Anthropic's examples.
@@ -53,31 +60,15 @@ class AnthropicAdapter:
     name = "anthropic"
 
     def build_request(self, request: ChatRequest, settings: ProviderSettings) -> HttpRequest:
-        body: dict[str, object] = {
-            "model": request.model or settings.model,
-            "max_tokens": (
-                request.max_tokens if request.max_tokens is not None else DEFAULT_MAX_TOKENS
-            ),
-        }
-        system = request.system
-        if request.json_mode:
-            system = f"{system}\n\n{JSON_INSTRUCTION}" if system else JSON_INSTRUCTION
-        if system:
-            body["system"] = system
-        body["messages"] = [{"role": m.role, "content": m.text} for m in request.messages]
-        if request.temperature is not None:
-            body["temperature"] = request.temperature
-        api_key = settings.api_key.reveal() if settings.api_key else ""
-        return HttpRequest(
-            method="POST",
-            url=f"{settings.base_url.rstrip('/')}/v1/messages",
-            headers={
-                "x-api-key": api_key,
-                "anthropic-version": API_VERSION,
-                "content-type": "application/json",
-            },
-            body=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
-        )
+        return _http(settings, _body(request, settings), {})
+
+    def build_stream_request(self, request: ChatRequest, settings: ProviderSettings) -> HttpRequest:
+        body = _body(request, settings)
+        body["stream"] = True
+        return _http(settings, body, {"accept": "text/event-stream"})
+
+    def new_stream_parser(self, *, model: str) -> AnthropicStreamParser:
+        return AnthropicStreamParser(model=model, classify=self._stream_error)
 
     def parse_reply(self, reply: HttpReply, *, model: str) -> ProviderReply:
         if reply.status != 200:
@@ -129,6 +120,119 @@ class AnthropicAdapter:
             retry_after_s=hint if cls.retryable else None,
             provider_code=error_type or None,
         )
+
+    def _stream_error(self, data: str) -> ProviderError:
+        # An `error` event follows HTTP 200: its `error.type` decides, as in a 200 error body.
+        return self._error(HttpReply(200, {}, data.encode()))
+
+
+class AnthropicStreamParser:
+    """One streamed Messages reply, from its named events.
+
+    `message_start` carries the id, model and input-side usage; `content_block_delta` text
+    deltas are the text (thinking, signature and input_json deltas are not); `message_delta`
+    carries the stop reason and the cumulative output count (newer API versions repeat the
+    input-side counts there too: the latest non-null value of each field wins); `message_stop`
+    ends it; `ping` and event types this version does not know are ignored.
+    """
+
+    def __init__(self, *, model: str, classify: Callable[[str], ProviderError]) -> None:
+        self._model = model
+        self._classify = classify
+        self._text: list[str] = []
+        self._stop: str | None = None
+        self._id: str | None = None
+        self._usage: dict[str, object] | None = None
+        self._done = False
+
+    @property
+    def done(self) -> bool:
+        return self._done
+
+    def feed(self, event: SSEEvent) -> list[str]:
+        kind = event.event
+        if kind == "ping":
+            return []
+        data = event_json(event.data, provider="anthropic")
+        kind = kind or str(data.get("type") or "")
+        if kind == "error":
+            raise self._classify(event.data)
+        if kind == "message_start":
+            message = data.get("message")
+            if isinstance(message, dict):
+                if message.get("id"):
+                    self._id = str(message["id"])
+                if message.get("model"):
+                    self._model = str(message["model"])
+                self._merge_usage(message.get("usage"))
+        elif kind == "content_block_delta":
+            delta = data.get("delta")
+            if isinstance(delta, dict) and delta.get("type") == "text_delta":
+                text = delta.get("text")
+                if isinstance(text, str) and text:
+                    self._text.append(text)
+                    return [text]
+        elif kind == "message_delta":
+            delta = data.get("delta")
+            if isinstance(delta, dict) and delta.get("stop_reason"):
+                self._stop = str(delta["stop_reason"])
+            self._merge_usage(data.get("usage"))
+        elif kind == "message_stop":
+            self._done = True
+        return []
+
+    def finish(self) -> ProviderReply:
+        if not self._done:
+            raise MalformedResponseError(
+                "the stream ended before its message_stop event (truncated)", provider="anthropic"
+            )
+        return ProviderReply(
+            text="".join(self._text),
+            finish_reason=self._stop or "unknown",
+            model=self._model,
+            response_id=self._id,
+            usage=_usage(self._usage),
+        )
+
+    def _merge_usage(self, raw: object) -> None:
+        if not isinstance(raw, dict):
+            return
+        merged = self._usage if self._usage is not None else {}
+        merged.update((key, value) for key, value in raw.items() if value is not None)
+        self._usage = merged
+
+
+def _body(request: ChatRequest, settings: ProviderSettings) -> dict[str, object]:
+    body: dict[str, object] = {
+        "model": request.model or settings.model,
+        "max_tokens": request.max_tokens if request.max_tokens is not None else DEFAULT_MAX_TOKENS,
+    }
+    system = request.system
+    if request.json_mode:
+        system = f"{system}\n\n{JSON_INSTRUCTION}" if system else JSON_INSTRUCTION
+    if system:
+        body["system"] = system
+    body["messages"] = [{"role": m.role, "content": m.text} for m in request.messages]
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
+    return body
+
+
+def _http(
+    settings: ProviderSettings, body: dict[str, object], headers: Mapping[str, str]
+) -> HttpRequest:
+    api_key = settings.api_key.reveal() if settings.api_key else ""
+    return HttpRequest(
+        method="POST",
+        url=f"{settings.base_url.rstrip('/')}/v1/messages",
+        headers={
+            "x-api-key": api_key,
+            "anthropic-version": API_VERSION,
+            "content-type": "application/json",
+            **headers,
+        },
+        body=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
+    )
 
 
 def _text(content: object) -> str:

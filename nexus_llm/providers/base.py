@@ -3,6 +3,9 @@
 Adapters know nothing of the client, the network or the files: they turn a `ChatRequest` into
 an `HttpRequest` and an `HttpReply` into a `ProviderReply` or a typed `ProviderError`. That keeps
 them testable with canned bytes and lets the sync and async clients share them.
+
+Streaming stays sans-I/O too: the transport feeds body bytes to an `SSEDecoder`, each event to
+the adapter's `StreamParser`, and asks the parser for the whole reply at end of stream.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from ..config import ProviderSettings
 from ..errors import (
     AuthenticationError,
     BadRequestError,
+    MalformedResponseError,
     NotFoundError,
     OverloadedError,
     PermissionDeniedError,
@@ -22,6 +26,32 @@ from ..errors import (
     ServerError,
 )
 from ..types import ChatRequest, HttpReply, HttpRequest, ProviderReply
+from .sse import SSEEvent
+
+
+class StreamParser(Protocol):
+    """The state of one streamed reply, fed event by event."""
+
+    def feed(self, event: SSEEvent) -> list[str]:
+        """The text deltas this event carries (possibly none).
+
+        Raises the typed `ProviderError` an in-stream error event means, classified like the
+        same error in a unary reply, and `MalformedResponseError` for an event it cannot read.
+        """
+        ...
+
+    @property
+    def done(self) -> bool:
+        """Whether the provider's end marker was seen ([DONE], message_stop, a finishReason)."""
+        ...
+
+    def finish(self) -> ProviderReply:
+        """The whole reply at end of stream, mapped exactly as the unary parser maps it.
+
+        `usage` is None when the stream carried none. Raises `MalformedResponseError` when the
+        stream ended without its end marker (a truncated stream).
+        """
+        ...
 
 
 class ProviderAdapter(Protocol):
@@ -31,6 +61,18 @@ class ProviderAdapter(Protocol):
 
     def parse_reply(self, reply: HttpReply, *, model: str) -> ProviderReply:
         """Parse a reply of any status: a `ProviderReply` for success, else raise."""
+        ...
+
+    def build_stream_request(self, request: ChatRequest, settings: ProviderSettings) -> HttpRequest:
+        """The streaming (SSE) form of `build_request`.
+
+        A non-200 answer to it is an ordinary error body: read it whole and give it to
+        `parse_reply`, which raises the typed error.
+        """
+        ...
+
+    def new_stream_parser(self, *, model: str) -> StreamParser:
+        """A fresh parser for one 200 stream; `model` names the reply when the stream does not."""
         ...
 
 
@@ -63,6 +105,17 @@ def load_json_object(body: bytes) -> dict[str, object] | None:
     except (ValueError, UnicodeDecodeError):
         return None
     return value if isinstance(value, dict) else None
+
+
+def event_json(data: str, *, provider: str) -> dict[str, object]:
+    """The JSON object a stream event's data holds; anything else is a malformed stream."""
+    try:
+        value = json.loads(data)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise MalformedResponseError("a stream event is not a JSON object", provider=provider)
+    return value
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -9,14 +9,15 @@ as `{"error": {...}}`. What differs (the output-limit field, how errors are clas
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
 from ..config import ProviderSettings
-from ..errors import MalformedResponseError
+from ..errors import MalformedResponseError, ProviderError
 from ..types import ChatRequest, HttpReply, HttpRequest, ProviderReply, Usage
-from .base import as_int, load_json_object
+from .base import as_int, event_json, load_json_object
+from .sse import SSEEvent
 
 # A reply without a finish reason (never seen on a unary reply, but the field is nullable).
 UNKNOWN_FINISH: Final = "unknown"
@@ -35,6 +36,33 @@ def build_chat_request(
         max_tokens_field: the body key that carries `request.max_tokens`.
         headers: extra headers beside `authorization` and `content-type`.
     """
+    body = _chat_body(request, settings, max_tokens_field=max_tokens_field)
+    return _chat_http(settings, body, headers or {})
+
+
+def build_chat_stream_request(
+    request: ChatRequest,
+    settings: ProviderSettings,
+    *,
+    max_tokens_field: str,
+    headers: Mapping[str, str] | None = None,
+    include_usage: bool,
+) -> HttpRequest:
+    """`build_chat_request` with `"stream": true`, asking for an event-stream answer.
+
+    Args:
+        include_usage: add `stream_options.include_usage` (OpenAI sends no usage without it).
+    """
+    body = _chat_body(request, settings, max_tokens_field=max_tokens_field)
+    body["stream"] = True
+    if include_usage:
+        body["stream_options"] = {"include_usage": True}
+    return _chat_http(settings, body, {"accept": "text/event-stream", **(headers or {})})
+
+
+def _chat_body(
+    request: ChatRequest, settings: ProviderSettings, *, max_tokens_field: str
+) -> dict[str, object]:
     messages: list[dict[str, object]] = []
     if request.system:
         messages.append({"role": "system", "content": request.system})
@@ -46,6 +74,12 @@ def build_chat_request(
         body[max_tokens_field] = request.max_tokens
     if request.json_mode:
         body["response_format"] = {"type": "json_object"}
+    return body
+
+
+def _chat_http(
+    settings: ProviderSettings, body: dict[str, object], headers: Mapping[str, str]
+) -> HttpRequest:
     api_key = settings.api_key.reveal() if settings.api_key else ""
     return HttpRequest(
         method="POST",
@@ -53,7 +87,7 @@ def build_chat_request(
         headers={
             "authorization": f"Bearer {api_key}",
             "content-type": "application/json",
-            **(headers or {}),
+            **headers,
         },
         body=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
     )
@@ -82,6 +116,85 @@ def parse_chat_success(
         response_id=str(data["id"]) if data.get("id") else None,
         usage=chat_usage(data.get("usage")),
     )
+
+
+class ChatStreamParser:
+    """One streamed `chat.completion.chunk` reply, shared by OpenAI and GLM.
+
+    Text comes from `choices[0].delta.content` (GLM's `reasoning_content` is thinking, not
+    text); the finish reason from that choice; usage from whichever chunk carries it (OpenAI: a
+    last chunk with `choices: []`, GLM: the last chunk with choices). `data: [DONE]` ends it.
+
+    Args:
+        provider: the provider name errors carry.
+        model: the reply's model when no chunk names one.
+        classify: turns an in-stream error chunk's JSON into the provider's typed error.
+    """
+
+    def __init__(
+        self, *, provider: str, model: str, classify: Callable[[bytes], ProviderError]
+    ) -> None:
+        self._provider = provider
+        self._model = model
+        self._classify = classify
+        self._text: list[str] = []
+        self._finish: str | None = None
+        self._id: str | None = None
+        self._usage: Usage | None = None
+        self._done = False
+
+    @property
+    def done(self) -> bool:
+        return self._done
+
+    def feed(self, event: SSEEvent) -> list[str]:
+        if event.data.strip() == "[DONE]":
+            self._done = True
+            return []
+        data = event_json(event.data, provider=self._provider)
+        # The SDK raises on any chunk with an `error` key, choices or not.
+        if data.get("error"):
+            raise self._classify(event.data.encode())
+        if data.get("id"):
+            self._id = str(data["id"])
+        if data.get("model"):
+            self._model = str(data["model"])
+        if isinstance(data.get("usage"), dict):
+            self._usage = chat_usage(data["usage"])
+        choices = data.get("choices")
+        choice = _first_choice(choices) if isinstance(choices, list) else None
+        if choice is None:
+            return []
+        if choice.get("finish_reason"):
+            self._finish = str(choice["finish_reason"])
+        delta = choice.get("delta")
+        text = _content_text(delta.get("content") if isinstance(delta, dict) else None)
+        if not text:
+            return []
+        self._text.append(text)
+        return [text]
+
+    def finish(self) -> ProviderReply:
+        if not self._done:
+            raise MalformedResponseError(
+                "the stream ended without its `data: [DONE]` line (truncated)",
+                provider=self._provider,
+            )
+        return ProviderReply(
+            text="".join(self._text),
+            finish_reason=self._finish or UNKNOWN_FINISH,
+            model=self._model,
+            response_id=self._id,
+            usage=self._usage,
+        )
+
+
+def _first_choice(choices: list[object]) -> dict[str, object] | None:
+    # Only one completion is ever asked for; `index` 0 is it (n>1 would interleave indexes).
+    for choice in choices:
+        if isinstance(choice, dict) and choice.get("index", 0) == 0:
+            return choice
+    return None
 
 
 def chat_usage(raw: object) -> Usage | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Final
 from urllib.parse import quote
 
@@ -17,15 +18,55 @@ from ..errors import (
 )
 from ..types import ChatRequest, HttpReply, HttpRequest, ProviderReply, Usage
 from .base import as_int, error_class_for_status, load_json_object
+from .sse import SSEEvent
 
 _RETRY_IN_MESSAGE: Final = re.compile(r"retry in ([0-9]+(?:\.[0-9]+)?)\s*s", re.IGNORECASE)
 _TYPE_PREFIX: Final = "type.googleapis.com/google.rpc."
+# google.rpc.Code name → the HTTP status Google pairs it with, for an in-stream error w/o code.
+_STATUS_BY_NAME: Final[dict[str, int]] = {
+    "INVALID_ARGUMENT": 400,
+    "FAILED_PRECONDITION": 400,
+    "OUT_OF_RANGE": 400,
+    "UNAUTHENTICATED": 401,
+    "PERMISSION_DENIED": 403,
+    "NOT_FOUND": 404,
+    "ABORTED": 409,
+    "RESOURCE_EXHAUSTED": 429,
+    "CANCELLED": 499,
+    "INTERNAL": 500,
+    "UNKNOWN": 500,
+    "DATA_LOSS": 500,
+    "UNIMPLEMENTED": 501,
+    "UNAVAILABLE": 503,
+    "DEADLINE_EXCEEDED": 504,
+}
 
 
 class GeminiAdapter:
     name = "gemini"
 
     def build_request(self, request: ChatRequest, settings: ProviderSettings) -> HttpRequest:
+        return self._http(request, settings, ":generateContent", {})
+
+    def build_stream_request(self, request: ChatRequest, settings: ProviderSettings) -> HttpRequest:
+        # Without alt=sse the stream is one incrementally sent JSON array, not event lines.
+        return self._http(
+            request,
+            settings,
+            ":streamGenerateContent?alt=sse",
+            {"accept": "text/event-stream"},
+        )
+
+    def new_stream_parser(self, *, model: str) -> GeminiStreamParser:
+        return GeminiStreamParser(model=model, classify=self._stream_error)
+
+    def _http(
+        self,
+        request: ChatRequest,
+        settings: ProviderSettings,
+        method: str,
+        headers: dict[str, str],
+    ) -> HttpRequest:
         model = request.model or settings.model
         body: dict[str, object] = {
             "contents": [
@@ -44,11 +85,12 @@ class GeminiAdapter:
             config["responseMimeType"] = "application/json"
         if config:
             body["generationConfig"] = config
+        # The key travels in a header, never in the URL (`?key=` would land in access logs).
         api_key = settings.api_key.reveal() if settings.api_key else ""
         return HttpRequest(
             method="POST",
-            url=f"{settings.base_url}/v1beta/models/{quote(model, safe='.-_')}:generateContent",
-            headers={"x-goog-api-key": api_key, "content-type": "application/json"},
+            url=f"{settings.base_url}/v1beta/models/{quote(model, safe='.-_')}{method}",
+            headers={"x-goog-api-key": api_key, "content-type": "application/json", **headers},
             body=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
         )
 
@@ -105,6 +147,94 @@ class GeminiAdapter:
                 **kwargs,  # type: ignore[arg-type]
             )
         return error_class_for_status(reply.status)(message, **kwargs)  # type: ignore[arg-type]
+
+    def _stream_error(self, data: dict[str, object]) -> ProviderError:
+        """An error object inside the stream, classified as the same body with its own code."""
+        error = data.get("error")
+        code = error.get("code") if isinstance(error, dict) else None
+        status_name = str(error.get("status") or "") if isinstance(error, dict) else ""
+        if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599:
+            status = code
+        else:
+            # Failing after the stream began, with no code we know, is the server's failure.
+            status = _STATUS_BY_NAME.get(status_name, 500)
+        return self._error(HttpReply(status, {}, json.dumps(data).encode()))
+
+
+class GeminiStreamParser:
+    """One `streamGenerateContent?alt=sse` reply: each event a whole GenerateContentResponse.
+
+    Text is the per-chunk delta of candidate 0 (thought parts excluded, as unary); usageMetadata
+    is cumulative, so the last one wins; the chunk with a finishReason ends the reply, and so
+    does a prompt block (promptFeedback.blockReason, no candidates), reported as unary does.
+    Gemini has no other end marker: the connection closes.
+    """
+
+    def __init__(self, *, model: str, classify: Callable[[dict[str, object]], ProviderError]):
+        self._model = model
+        self._classify = classify
+        self._text: list[str] = []
+        self._finish: str | None = None
+        self._id: str | None = None
+        self._usage: Usage | None = None
+
+    @property
+    def done(self) -> bool:
+        return self._finish is not None
+
+    def feed(self, event: SSEEvent) -> list[str]:
+        data = _stream_chunk(event.data)
+        if data.get("error") is not None:
+            raise self._classify(data)
+        if data.get("modelVersion"):
+            self._model = str(data["modelVersion"])
+        if data.get("responseId"):
+            self._id = str(data["responseId"])
+        usage = _usage(data.get("usageMetadata"))
+        if usage is not None:
+            self._usage = usage
+        if _has_finish(data):
+            self._finish = _finish_reason(data)
+        text = _candidate_text(data)
+        if not text:
+            return []
+        self._text.append(text)
+        return [text]
+
+    def finish(self) -> ProviderReply:
+        if self._finish is None:
+            raise MalformedResponseError(
+                "the stream ended before a chunk with a finishReason (truncated)",
+                provider="gemini",
+            )
+        return ProviderReply(
+            text="".join(self._text),
+            finish_reason=self._finish,
+            model=self._model,
+            response_id=self._id,
+            usage=self._usage,
+        )
+
+
+def _stream_chunk(data: str) -> dict[str, object]:
+    try:
+        value = json.loads(data)
+    except ValueError:
+        value = None
+    # An error can come as the one-element array the non-SSE stream uses.
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if not isinstance(value, dict):
+        raise MalformedResponseError("a stream event is not a JSON object", provider="gemini")
+    return value
+
+
+def _has_finish(data: dict[str, object]) -> bool:
+    candidates = data.get("candidates")
+    if isinstance(candidates, list) and candidates and isinstance(candidates[0], dict):
+        return bool(candidates[0].get("finishReason"))
+    feedback = data.get("promptFeedback")
+    return isinstance(feedback, dict) and bool(feedback.get("blockReason"))
 
 
 def _is(detail: dict[str, object], kind: str) -> bool:

@@ -27,7 +27,9 @@ from ..errors import (
 from ..types import ChatRequest, HttpReply, HttpRequest, ProviderReply
 from .base import error_class_for_status, load_json_object, parse_retry_after
 from .chat_completions import (
+    ChatStreamParser,
     build_chat_request,
+    build_chat_stream_request,
     error_body,
     header,
     is_error_envelope,
@@ -68,6 +70,24 @@ class GLMAdapter:
             settings,
             max_tokens_field="max_tokens",
             headers={"accept-language": "en-US,en"},
+        )
+
+    def build_stream_request(self, request: ChatRequest, settings: ProviderSettings) -> HttpRequest:
+        # GLM attaches usage to the last chunk unasked; `stream_options` is OpenAI's switch.
+        return build_chat_stream_request(
+            request,
+            settings,
+            max_tokens_field="max_tokens",
+            headers={"accept-language": "en-US,en"},
+            include_usage=False,
+        )
+
+    def new_stream_parser(self, *, model: str) -> ChatStreamParser:
+        # An error chunk arrives after HTTP 200: its business code decides, as in a 200 body.
+        return ChatStreamParser(
+            provider=self.name,
+            model=model,
+            classify=lambda body: self._error(HttpReply(200, {}, body)),
         )
 
     def parse_reply(self, reply: HttpReply, *, model: str) -> ProviderReply:

@@ -19,7 +19,9 @@ from ..errors import (
 from ..types import ChatRequest, HttpReply, HttpRequest, ProviderReply
 from .base import error_class_for_status, load_json_object, parse_retry_after
 from .chat_completions import (
+    ChatStreamParser,
     build_chat_request,
+    build_chat_stream_request,
     error_body,
     header,
     is_error_envelope,
@@ -52,6 +54,19 @@ class OpenAIAdapter:
             )
         return parse_chat_success(data, reply, provider=self.name, model=model)
 
+    def build_stream_request(self, request: ChatRequest, settings: ProviderSettings) -> HttpRequest:
+        return build_chat_stream_request(
+            request, settings, max_tokens_field="max_completion_tokens", include_usage=True
+        )
+
+    def new_stream_parser(self, *, model: str) -> ChatStreamParser:
+        # An error chunk arrives after HTTP 200: classify it as the same envelope in a 200 body.
+        return ChatStreamParser(
+            provider=self.name,
+            model=model,
+            classify=lambda body: self._error(HttpReply(200, {}, body)),
+        )
+
     def _error(self, reply: HttpReply) -> ProviderError:
         status = reply.status
         body = error_body(reply.body)
@@ -76,7 +91,8 @@ class OpenAIAdapter:
             return QuotaExhaustedError(
                 message, provider=self.name, status=status, provider_code=code
             )
-        if status == 429:
+        # In a 200 (an error chunk mid-stream) only the code can say it is a rate limit.
+        if status == 429 or body.code == "rate_limit_exceeded":
             return RateLimitError(
                 message,
                 provider=self.name,

@@ -1,14 +1,14 @@
-"""The official `anthropic` SDK against the emulated Anthropic Messages API (unary only).
+"""The official `anthropic` SDK against the emulated Anthropic Messages API, unary and streaming.
 
-Streaming is not emulated yet (the emulator answers 400 to ``stream: true``), so only unary
-calls are checked here. The emulator reads the key from ``x-api-key`` only, while this SDK sends
-it as ``Authorization: Bearer``; until the emulator accepts both, the client below also sends
-``x-api-key`` (see ``test_plain_sdk_authenticates``).
+This SDK sends the key as ``Authorization: Bearer``; the unary client below also sends
+``x-api-key`` and the streaming one does not, so both ways are covered (see also
+``test_plain_sdk_authenticates``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conformance_support import (
@@ -45,6 +45,24 @@ def call(emulator: Emulator, *, key_header: bool = True) -> object:
         return sdk.messages.create(
             model=MODEL, max_tokens=256, messages=[{"role": "user", "content": PROMPT}]
         )
+
+
+def stream(emulator: Emulator) -> tuple[str, Any]:
+    """The joined text and the final message of one ``messages.stream`` call."""
+    sdk = anthropic.Anthropic(
+        base_url=emulator.base_url_for("anthropic"),
+        api_key=emulator.key_for("anthropic"),
+        max_retries=0,
+        timeout=TIMEOUT_S,
+    )
+    with (
+        sdk,
+        sdk.messages.stream(
+            model=MODEL, max_tokens=256, messages=[{"role": "user", "content": PROMPT}]
+        ) as events,
+    ):
+        text = "".join(events.text_stream)
+        return text, events.get_final_message()
 
 
 class TestUnary:
@@ -117,3 +135,48 @@ class TestErrors:
         assert caught.value.status_code == 429
         assert caught.value.body["error"]["type"] == "rate_limit_error"
         assert "retry-after" not in caught.value.response.headers
+
+
+class TestStreaming:
+    def test_deltas_join_to_the_unary_text_with_the_unary_usage(
+        self, fresh_emulator: Emulator
+    ) -> None:
+        """The SDK's text stream is the unary text and its final message has the unary usage."""
+        configure_usage(fresh_emulator, "anthropic")
+        text, final = stream(fresh_emulator)
+        unary = call(fresh_emulator)
+        assert isinstance(unary, anthropic.types.Message)
+        assert text == expected_text("anthropic")
+        assert [block.type for block in final.content] == ["thinking", "text"]
+        # The stream's blocks are the SDK's parsed subclasses; their fields are the unary ones.
+        assert [b.to_dict() for b in final.content] == [b.to_dict() for b in unary.content]
+        assert final.stop_reason == "end_turn"
+        assert final.usage == unary.usage
+        assert final.usage.output_tokens == REPLY_TOKENS + THOUGHTS_TOKENS
+        assert final.usage.cache_read_input_tokens == CACHED_TOKENS
+
+    def test_error_before_the_stream_is_the_unary_error(self, fresh_emulator: Emulator) -> None:
+        """An overload on a stream request raises the same OverloadedError (529) as unary."""
+        fresh_emulator.inject("anthropic", "unavailable", times=1)
+        with pytest.raises(anthropic.OverloadedError):
+            stream(fresh_emulator)
+
+    def test_in_stream_error_event_raises_api_status_error(self, fresh_emulator: Emulator) -> None:
+        """An ``error`` event raises the SDK's APIStatusError carrying overloaded_error."""
+        fresh_emulator.inject("anthropic", "stream_error", times=1)
+        with pytest.raises(anthropic.APIStatusError) as caught:
+            stream(fresh_emulator)
+        # The HTTP status was 200, so the SDK picks its status-neutral class.
+        assert caught.value.body["error"]["type"] == "overloaded_error"
+        assert caught.value.body["request_id"] == caught.value.response.headers["request-id"]
+
+    def test_cut_stream_ends_quietly_without_stop_reason(self, fresh_emulator: Emulator) -> None:
+        """The SDK raises nothing on a stream cut before message_stop: the final message has
+        partial text, no stop_reason and message_start's provisional output_tokens."""
+        fresh_emulator.inject("anthropic", "stream_cut", times=1)
+        text, final = stream(fresh_emulator)
+        assert text
+        assert expected_text("anthropic").startswith(text)
+        assert text != expected_text("anthropic")
+        assert final.stop_reason is None
+        assert final.usage.output_tokens == 1

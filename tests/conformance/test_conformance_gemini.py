@@ -1,8 +1,7 @@
-"""The official `google-genai` SDK against the emulated Gemini API (unary only).
+"""The official `google-genai` SDK against the emulated Gemini API, unary and streaming.
 
-Streaming is not emulated yet (the emulator answers 400 to ``alt=sse``), so only unary calls are
-checked here. The emulator serves ``/v1beta`` only, while this SDK defaults to ``/v1``; the
-client below names ``v1beta`` (see ``test_default_api_version_is_served``).
+The client below names ``v1beta``; the SDK's default ``/v1`` is served too (see
+``test_default_api_version_is_served``).
 """
 
 from __future__ import annotations
@@ -32,16 +31,25 @@ genai = require_sdk("google.genai", distribution="google-genai")
 MODEL = "gemini-2.5-flash"
 
 
-def call(emulator: Emulator, *, api_version: str | None = "v1beta") -> Any:
+def sdk_for(emulator: Emulator, *, api_version: str | None = "v1beta") -> Any:
     options = genai.types.HttpOptions(
         base_url=emulator.base_url_for("gemini"),
         api_version=api_version,
         timeout=int(TIMEOUT_S * 1000),
         retry_options=genai.types.HttpRetryOptions(attempts=1),
     )
-    sdk = genai.Client(api_key=emulator.key_for("gemini"), vertexai=False, http_options=options)
-    with sdk:
+    return genai.Client(api_key=emulator.key_for("gemini"), vertexai=False, http_options=options)
+
+
+def call(emulator: Emulator, *, api_version: str | None = "v1beta") -> Any:
+    with sdk_for(emulator, api_version=api_version) as sdk:
         return sdk.models.generate_content(model=MODEL, contents=PROMPT)
+
+
+def stream(emulator: Emulator, *, api_version: str | None = "v1beta") -> list[Any]:
+    """Every chunk of one ``generate_content_stream`` call, read to the end."""
+    with sdk_for(emulator, api_version=api_version) as sdk:
+        return list(sdk.models.generate_content_stream(model=MODEL, contents=PROMPT))
 
 
 def detail(error: Any, kind: str) -> dict[str, Any]:
@@ -117,3 +125,53 @@ class TestErrors:
         with pytest.raises(genai.errors.ClientError) as caught:
             call(fresh_emulator)
         assert detail(caught.value, "RetryInfo")["retryDelay"] == f"{RETRY_AFTER_S}s"
+
+
+class TestStreaming:
+    def test_chunks_join_to_the_unary_text_with_the_unary_usage(
+        self, fresh_emulator: Emulator
+    ) -> None:
+        """The SDK reads several chunks whose text is the unary text; the last has its usage."""
+        configure_usage(fresh_emulator, "gemini")
+        chunks = stream(fresh_emulator)
+        unary = call(fresh_emulator)
+        assert len(chunks) > 1
+        assert "".join(chunk.text for chunk in chunks) == unary.text == expected_text("gemini")
+        assert chunks[-1].candidates[0].finish_reason == genai.types.FinishReason.STOP
+        usage = chunks[-1].usage_metadata
+        assert usage == unary.usage_metadata
+        assert usage.prompt_token_count == PROMPT_TOKENS
+        assert usage.candidates_token_count == REPLY_TOKENS
+        assert usage.thoughts_token_count == THOUGHTS_TOKENS
+        assert fresh_emulator.request_count("gemini") == 2
+
+    def test_default_api_version_streams(self, fresh_emulator: Emulator) -> None:
+        """The SDK with its default API version streams too."""
+        chunks = stream(fresh_emulator, api_version=None)
+        assert "".join(chunk.text for chunk in chunks) == expected_text("gemini")
+
+    def test_error_before_the_stream_is_the_unary_error(self, fresh_emulator: Emulator) -> None:
+        """A rate limit on a stream request raises the same ClientError as unary."""
+        fresh_emulator.inject("gemini", "rate_limit", times=1)
+        with pytest.raises(genai.errors.ClientError) as caught:
+            stream(fresh_emulator)
+        assert (caught.value.code, caught.value.status) == (429, "RESOURCE_EXHAUSTED")
+
+    def test_in_stream_error_raises_server_error(self, fresh_emulator: Emulator) -> None:
+        """An error object inside the stream surfaces as the SDK's ServerError (503)."""
+        fresh_emulator.inject("gemini", "stream_error", times=1)
+        with pytest.raises(genai.errors.ServerError) as caught:
+            stream(fresh_emulator)
+        assert (caught.value.code, caught.value.status) == (503, "UNAVAILABLE")
+
+    def test_cut_stream_ends_quietly_without_finish_reason(self, fresh_emulator: Emulator) -> None:
+        """The SDK raises nothing on a cut stream: only the missing finishReason (and the
+        prompt-only usage) tell a client that the text is partial."""
+        fresh_emulator.inject("gemini", "stream_cut", times=1)
+        chunks = stream(fresh_emulator)
+        text = "".join(chunk.text for chunk in chunks)
+        assert text
+        assert expected_text("gemini").startswith(text)
+        assert text != expected_text("gemini")
+        assert all(chunk.candidates[0].finish_reason is None for chunk in chunks)
+        assert chunks[-1].usage_metadata.candidates_token_count is None

@@ -1,8 +1,4 @@
-"""The official `zhipuai` SDK against the emulated GLM (BigModel) chat API (unary only).
-
-Streaming is not emulated yet (the emulator answers 400 to ``stream: true``), so only unary
-calls are checked here.
-"""
+"""The official `zhipuai` SDK against the emulated GLM (BigModel) chat API, unary and streaming."""
 
 from __future__ import annotations
 
@@ -30,14 +26,28 @@ zhipuai = require_sdk("zhipuai", distribution="zhipuai")
 MODEL = "glm-4.5-flash"
 
 
-def call(emulator: Emulator) -> Any:
-    sdk = zhipuai.ZhipuAI(
+def sdk_for(emulator: Emulator) -> Any:
+    return zhipuai.ZhipuAI(
         base_url=emulator.base_url_for("glm"),
         api_key=emulator.key_for("glm"),
         max_retries=0,
         timeout=TIMEOUT_S,
     )
-    return sdk.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": PROMPT}])
+
+
+def call(emulator: Emulator) -> Any:
+    return sdk_for(emulator).chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": PROMPT}]
+    )
+
+
+def stream(emulator: Emulator) -> list[Any]:
+    """Every chunk of one ``stream=True`` call, read to the end."""
+    return list(
+        sdk_for(emulator).chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": PROMPT}], stream=True
+        )
+    )
 
 
 class TestUnary:
@@ -92,3 +102,49 @@ class TestErrors:
         # GLM sends no retry hint header, not even on a rate limit.
         assert "retry-after" not in caught.value.response.headers
         assert fresh_emulator.request_count("glm") == 1
+
+
+class TestStreaming:
+    def test_chunks_join_to_the_unary_text_with_the_unary_usage(
+        self, fresh_emulator: Emulator
+    ) -> None:
+        """The SDK reads several chunks whose text is the unary text; the last has its usage."""
+        configure_usage(fresh_emulator, "glm")
+        chunks = stream(fresh_emulator)
+        unary = call(fresh_emulator)
+        text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks)
+        assert len(chunks) > 2
+        assert text == unary.choices[0].message.content == expected_text("glm")
+        assert chunks[0].choices[0].delta.reasoning_content
+        assert chunks[-1].choices[0].finish_reason == "stop"
+        # The chunk types its detail blocks while the unary reply keeps dicts: compare as JSON.
+        assert chunks[-1].usage.model_dump() == unary.usage.model_dump()
+        assert chunks[-1].usage.completion_tokens == REPLY_TOKENS + THOUGHTS_TOKENS
+        assert all(chunk.usage is None for chunk in chunks[:-1])
+
+    def test_error_before_the_stream_is_the_unary_error(self, fresh_emulator: Emulator) -> None:
+        """A rate limit on a stream request raises the same APIReachLimitError as unary."""
+        fresh_emulator.inject("glm", "rate_limit", times=1)
+        with pytest.raises(zhipuai.APIReachLimitError):
+            stream(fresh_emulator)
+
+    def test_in_stream_error_raises_api_response_error(self, fresh_emulator: Emulator) -> None:
+        """An error chunk inside the stream raises the SDK's APIResponseError with its body."""
+        fresh_emulator.inject("glm", "stream_error", times=1)
+        with pytest.raises(zhipuai.APIResponseError) as caught:
+            stream(fresh_emulator)
+        assert caught.value.json_data["code"] == "500"
+
+    def test_cut_stream_ends_quietly_without_finish_or_usage(
+        self, fresh_emulator: Emulator
+    ) -> None:
+        """The SDK raises nothing on a stream cut before ``[DONE]``: only the missing
+        finish_reason and usage tell a client that the text is partial."""
+        fresh_emulator.inject("glm", "stream_cut", times=1)
+        chunks = stream(fresh_emulator)
+        text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks)
+        assert text
+        assert expected_text("glm").startswith(text)
+        assert text != expected_text("glm")
+        assert all(chunk.choices[0].finish_reason is None for chunk in chunks)
+        assert all(chunk.usage is None for chunk in chunks)

@@ -1,12 +1,10 @@
-"""The official `openai` SDK against the emulated OpenAI Chat Completions API (unary only).
-
-Streaming is not emulated yet (the emulator answers 400 to ``stream: true``), so only unary
-calls are checked here.
-"""
+"""The official `openai` SDK against the emulated OpenAI Chat Completions API, unary and
+streaming."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conformance_support import (
@@ -30,17 +28,37 @@ openai = require_sdk("openai", distribution="openai")
 MODEL = "gpt-4o-mini"
 
 
-def call(emulator: Emulator) -> object:
-    sdk = openai.OpenAI(
+def sdk_for(emulator: Emulator) -> Any:
+    return openai.OpenAI(
         base_url=emulator.base_url_for("openai"),
         api_key=emulator.key_for("openai"),
         max_retries=0,
         timeout=TIMEOUT_S,
     )
-    with sdk:
+
+
+def call(emulator: Emulator) -> object:
+    with sdk_for(emulator) as sdk:
         return sdk.chat.completions.create(
             model=MODEL, messages=[{"role": "user", "content": PROMPT}]
         )
+
+
+def stream(emulator: Emulator, *, include_usage: bool = True) -> list[Any]:
+    """Every chunk of one ``stream=True`` call, read to the end."""
+    with sdk_for(emulator) as sdk:
+        return list(
+            sdk.chat.completions.create(
+                model=MODEL,
+                messages=[{"role": "user", "content": PROMPT}],
+                stream=True,
+                stream_options={"include_usage": include_usage},
+            )
+        )
+
+
+def text_of(chunks: list[Any]) -> str:
+    return "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
 
 
 class TestUnary:
@@ -114,3 +132,56 @@ class TestErrors:
             call(fresh_emulator)
         assert caught.value.code == "insufficient_quota"
         assert "retry-after" not in caught.value.response.headers
+
+
+class TestStreaming:
+    def test_chunks_join_to_the_unary_text_with_the_unary_usage(
+        self, fresh_emulator: Emulator
+    ) -> None:
+        """The SDK reads several chunks whose text is the unary text; the usage chunk comes last."""
+        configure_usage(fresh_emulator, "openai")
+        chunks = stream(fresh_emulator)
+        unary = call(fresh_emulator)
+        assert isinstance(unary, openai.types.chat.ChatCompletion)
+        assert len(chunks) > 2
+        assert text_of(chunks) == unary.choices[0].message.content == expected_text("openai")
+        assert chunks[-1].choices == []
+        assert chunks[-1].usage == unary.usage
+        assert chunks[-1].usage.completion_tokens == REPLY_TOKENS + THOUGHTS_TOKENS
+        assert chunks[-2].choices[0].finish_reason == "stop"
+        assert all(chunk.usage is None for chunk in chunks[:-1])
+
+    def test_no_usage_unless_asked(self, fresh_emulator: Emulator) -> None:
+        """Without include_usage the stream has the text and no usage chunk."""
+        chunks = stream(fresh_emulator, include_usage=False)
+        assert text_of(chunks) == expected_text("openai")
+        assert all(chunk.usage is None and chunk.choices for chunk in chunks)
+
+    def test_error_before_the_stream_is_the_unary_error(self, fresh_emulator: Emulator) -> None:
+        """A rate limit on a stream request raises the same RateLimitError as unary."""
+        fresh_emulator.inject("openai", "rate_limit", times=1)
+        with pytest.raises(openai.RateLimitError):
+            stream(fresh_emulator)
+
+    def test_in_stream_error_raises_api_error(self, fresh_emulator: Emulator) -> None:
+        """An error chunk inside the stream raises the SDK's APIError with the error body."""
+        fresh_emulator.inject("openai", "stream_error", times=1)
+        with pytest.raises(openai.APIError) as caught:
+            stream(fresh_emulator)
+        assert type(caught.value) is openai.APIError
+        assert caught.value.type == "server_error"
+        assert "server had an error" in caught.value.message
+
+    def test_cut_stream_ends_quietly_without_finish_or_usage(
+        self, fresh_emulator: Emulator
+    ) -> None:
+        """The SDK raises nothing on a stream cut before ``[DONE]``: only the missing
+        finish_reason and usage tell a client that the text is partial."""
+        fresh_emulator.inject("openai", "stream_cut", times=1)
+        chunks = stream(fresh_emulator)
+        text = text_of(chunks)
+        assert text
+        assert expected_text("openai").startswith(text)
+        assert text != expected_text("openai")
+        assert all(c.choices[0].finish_reason is None for c in chunks)
+        assert all(c.usage is None for c in chunks)

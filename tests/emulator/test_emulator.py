@@ -242,19 +242,6 @@ class TestRouting:
         assert response.headers["allow"] == "POST"
         _error(response)
 
-    def test_streaming_is_clearly_not_emulated(
-        self, client: httpx.Client, emulator: Emulator
-    ) -> None:
-        """streamGenerateContent answers 400 saying streaming is not emulated yet."""
-        response = client.post(
-            f"/v1beta/models/{MODEL}:streamGenerateContent",
-            params={"alt": "sse"},
-            headers={"x-goog-api-key": emulator.gemini_key},
-            json={"contents": [{"parts": [{"text": "hi"}]}]},
-        )
-        assert response.status_code == 400
-        assert "streaming is not emulated yet" in str(_error(response)["message"])
-
     def test_percent_encoded_colon_is_routed(
         self, client: httpx.Client, emulator: Emulator
     ) -> None:

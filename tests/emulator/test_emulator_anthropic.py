@@ -301,14 +301,6 @@ class TestRouting:
         assert response.headers["allow"] == "POST"
         _error(response)
 
-    def test_streaming_is_clearly_not_emulated(self, post: Post) -> None:
-        """ "stream": true answers 400 saying streaming is not emulated yet."""
-        response = post(_body(stream=True))
-        assert response.status_code == 400
-        error = _error(response)
-        assert error["type"] == "invalid_request_error"
-        assert "streaming is not emulated yet" in str(error["message"])
-
 
 class TestBodyValidation:
     """Bad bodies get 400 invalid_request_error with Anthropic's field-path messages."""

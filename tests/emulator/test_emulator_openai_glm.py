@@ -364,14 +364,6 @@ class TestOpenAIValidation:
         assert response.status_code == 400
         assert "must contain the word 'json'" in str(_openai_error(response)["message"])
 
-    def test_streaming_is_not_emulated_yet(self, openai: Post) -> None:
-        """stream: true is a clear 400 saying streaming is not emulated yet."""
-        response = openai(stream=True)
-        assert response.status_code == 400
-        error = _openai_error(response)
-        assert error["param"] == "stream"
-        assert "streaming is not emulated yet" in str(error["message"])
-
     def test_unknown_url_and_wrong_method(self, http: httpx.Client, emulator: Emulator) -> None:
         """Other /v1/ URLs are 404 "Invalid URL"; GET on chat completions is 405."""
         auth = {"authorization": f"Bearer {emulator.key_for('openai')}"}
@@ -683,12 +675,6 @@ class TestGLMValidation:
             "code": "1211",
             "message": "Unknown Model, please check the model code.",
         }
-
-    def test_streaming_is_not_emulated_yet(self, glm: Post) -> None:
-        """stream: true is a clear 400 saying streaming is not emulated yet."""
-        response = glm(stream=True)
-        assert response.status_code == 400
-        assert "streaming is not emulated yet" in str(_glm_error(response)["message"])
 
     def test_unknown_url_and_wrong_method(self, http: httpx.Client) -> None:
         """Other /api/paas/v4/ URLs are 404 / 1222; GET on chat completions is 405."""

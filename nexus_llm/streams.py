@@ -1,0 +1,224 @@
+"""Streamed answers: the objects `generate_stream` returns, driving the pipeline's stream plan.
+
+    with client.generate_stream("Explain SLOs", purpose="docs") as stream:
+        for text in stream:
+            print(text, end="", flush=True)
+    print(stream.response.usage)
+
+    async with aclient.generate_stream("Explain SLOs", purpose="docs") as stream:
+        async for text in stream:
+            ...
+
+The pipeline decides everything (which provider, retries before the first text, what to
+record); these shells only perform its effects: open the HTTP stream, read its bytes, hand each
+text to the caller. Leaving the loop early (or closing the stream) ends the call: the provider's
+connection is closed, and the text generated so far is recorded and billed, once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from types import TracebackType
+from typing import TYPE_CHECKING, Protocol
+
+import httpx
+
+from .errors import ProviderError
+from .pipeline import CallPlan, Emit, OpenStream, Outcome, ReadStream, Send, Sleep, StreamOpened
+from .types import HttpReply, Response
+
+if TYPE_CHECKING:
+    from .client import AsyncClient, Client
+
+
+class AsyncStreamHandle(Protocol):
+    """An open streamed answer in an async sender."""
+
+    async def read(self) -> bytes | ProviderError:
+        """The next bytes (b"" at the end) or the transport error that ended the stream."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class StreamingResponse:
+    """A streamed answer for `Client`: iterate for the text; `.response` once it has ended."""
+
+    def __init__(self, plan: CallPlan, client: Client) -> None:
+        self._plan = plan
+        self._client = client
+        self._response: Response | None = None
+        self._driver: Iterator[str] | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        if self._driver is None:
+            self._driver = self._drive()
+        return self._driver
+
+    @property
+    def response(self) -> Response:
+        """The whole call — text, usage, cost — available after the last text."""
+        if self._response is None:
+            raise RuntimeError("the stream has not ended yet: iterate it to the end first")
+        return self._response
+
+    def close(self) -> None:
+        """Stop reading: closes the provider's connection and records what was received."""
+        if self._driver is not None:
+            self._driver.close()  # type: ignore[attr-defined]
+        self._plan.close()
+
+    def __enter__(self) -> StreamingResponse:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _drive(self) -> Iterator[str]:
+        http: httpx.Response | None = None
+        chunks: Iterator[bytes] | None = None
+        provider = ""
+        outcome: Outcome = None
+        try:
+            while True:
+                try:
+                    effect = self._plan.send(outcome)
+                except StopIteration as done:
+                    self._response = done.value
+                    return
+                outcome = None
+                if isinstance(effect, Emit):
+                    yield effect.text
+                elif isinstance(effect, ReadStream):
+                    outcome = _next_chunk(chunks, provider)
+                    if outcome == b"" or isinstance(outcome, ProviderError):
+                        _close(http)
+                        http = None
+                elif isinstance(effect, OpenStream):
+                    provider = effect.provider
+                    outcome, http = self._open(effect)
+                    chunks = http.iter_bytes() if http is not None else None
+                elif isinstance(effect, Send):
+                    outcome = self._client._send(effect)
+                elif isinstance(effect, Sleep):
+                    self._client._sleep(effect.seconds)
+        finally:
+            _close(http)
+            self._plan.close()
+
+    def _open(
+        self, effect: OpenStream
+    ) -> tuple[StreamOpened | HttpReply | ProviderError, httpx.Response | None]:
+        from .client import _transport_error
+
+        req = effect.request
+        http = self._client._http
+        try:
+            request = http.build_request(
+                req.method, req.url, headers=req.headers, content=req.body, timeout=effect.timeout_s
+            )
+            response = http.send(request, stream=True)
+        except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:
+            return _transport_error(exc, effect.provider), None
+        if response.status_code == 200:
+            return StreamOpened(200, response.headers), response
+        try:
+            body = response.read()
+        except httpx.HTTPError as exc:
+            return _transport_error(exc, effect.provider), None
+        finally:
+            response.close()
+        return HttpReply(response.status_code, response.headers, body), None
+
+
+def _next_chunk(chunks: Iterator[bytes] | None, provider: str) -> bytes | ProviderError:
+    from .client import _transport_error
+
+    if chunks is None:
+        return b""
+    try:
+        return next(chunks, b"")
+    except httpx.HTTPError as exc:
+        return _transport_error(exc, provider)
+
+
+def _close(http: httpx.Response | None) -> None:
+    if http is not None:
+        http.close()
+
+
+class AsyncStreamingResponse:
+    """A streamed answer for `AsyncClient`: `async for` the text; `.response` once ended."""
+
+    def __init__(self, plan: CallPlan, client: AsyncClient) -> None:
+        self._plan = plan
+        self._client = client
+        self._response: Response | None = None
+        self._driver: AsyncIterator[str] | None = None
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        if self._driver is None:
+            self._driver = self._drive()
+        return self._driver
+
+    @property
+    def response(self) -> Response:
+        if self._response is None:
+            raise RuntimeError("the stream has not ended yet: iterate it to the end first")
+        return self._response
+
+    async def aclose(self) -> None:
+        if self._driver is not None:
+            await self._driver.aclose()  # type: ignore[attr-defined]
+        self._plan.close()
+
+    async def __aenter__(self) -> AsyncStreamingResponse:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def _drive(self) -> AsyncIterator[str]:
+        handle: AsyncStreamHandle | None = None
+        outcome: Outcome = None
+        sender = self._client._sender
+        sleep: Callable[[float], Awaitable[None]] = self._client._sleep
+        try:
+            while True:
+                try:
+                    effect = self._plan.send(outcome)
+                except StopIteration as done:
+                    self._response = done.value
+                    return
+                outcome = None
+                if isinstance(effect, Emit):
+                    yield effect.text
+                elif isinstance(effect, ReadStream):
+                    outcome = await handle.read() if handle is not None else b""
+                    if outcome == b"" or isinstance(outcome, ProviderError):
+                        await _aclose(handle)
+                        handle = None
+                elif isinstance(effect, OpenStream):
+                    outcome, handle = await sender.open_stream(effect)
+                elif isinstance(effect, Send):
+                    outcome = await sender.send(effect)
+                elif isinstance(effect, Sleep):
+                    await sleep(effect.seconds)
+        finally:
+            await _aclose(handle)
+            self._plan.close()
+
+
+async def _aclose(handle: AsyncStreamHandle | None) -> None:
+    if handle is not None:
+        await handle.aclose()
