@@ -26,10 +26,21 @@ _FILE_MODE = 0o640
 _ROTATION_SUFFIX = re.compile(r"[0-9][0-9_:T-]*")
 
 
+# One encoder each, built once: `json.dumps` with options builds a new encoder on every call,
+# and every LLM call encodes a request body and two log lines.
+_LINE_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+_BODY_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def encode_line(record: Mapping[str, object]) -> bytes:
     """One record as a JSON line (compact, UTF-8, newline-terminated, no NaN)."""
-    text = json.dumps(record, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return text.encode("utf-8") + b"\n"
+    return _LINE_ENCODER.encode(record).encode("utf-8") + b"\n"
+
+
+def compact_json(value: object) -> bytes:
+    """A request body: compact JSON, UTF-8 (what `json.dumps(…, separators=(",", ":"),
+    ensure_ascii=False)` gives, without building an encoder per call)."""
+    return _BODY_ENCODER.encode(value).encode("utf-8")
 
 
 class JsonlAppender:

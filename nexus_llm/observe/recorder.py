@@ -98,8 +98,8 @@ class Recorder:
             cost_usd=price.cost_usd,
         )
         self._write_event("llm_success", event)
-        metrics.REQUESTS.labels(provider, model, "success").inc()
-        metrics.LATENCY.labels(provider, model).observe(latency_ms / 1000)
+        metrics.child(metrics.REQUESTS, provider, model, "success").inc()
+        metrics.child(metrics.LATENCY, provider, model).observe(latency_ms / 1000)
         self.bill(
             ctx,
             provider=provider,
@@ -128,9 +128,10 @@ class Recorder:
             ("reasoning", usage.reasoning_tokens),
         ):
             if count:
-                metrics.TOKENS.labels(provider, model, direction).inc(count)
+                metrics.child(metrics.TOKENS, provider, model, direction).inc(count)
         tags = ctx.tags
-        metrics.COST.labels(
+        metrics.child(
+            metrics.COST,
             provider,
             metrics.guard_tag("team", tags.team),
             metrics.guard_tag("project", tags.project),
@@ -179,10 +180,10 @@ class Recorder:
             latency_ms=round(latency_ms, 3),
         )
         self._write_event("llm_error", event)
-        metrics.REQUESTS.labels(provider, model, error.error_type).inc()
-        metrics.LATENCY.labels(provider, model).observe(latency_ms / 1000)
+        metrics.child(metrics.REQUESTS, provider, model, error.error_type).inc()
+        metrics.child(metrics.LATENCY, provider, model).observe(latency_ms / 1000)
         if error.status == 429:
-            metrics.RATE_LIMITED.labels(provider).inc()
+            metrics.child(metrics.RATE_LIMITED, provider).inc()
 
     def fallback(
         self, ctx: CallContext, *, from_provider: str, to_provider: str, reason: str
@@ -191,7 +192,7 @@ class Recorder:
         del event["model"]
         event.update(from_provider=from_provider, to_provider=to_provider, reason=reason)
         self._write_event("llm_fallback", event)
-        metrics.FALLBACKS.labels(from_provider, to_provider, reason).inc()
+        metrics.child(metrics.FALLBACKS, from_provider, to_provider, reason).inc()
 
     def retry(
         self, ctx: CallContext, *, provider: str, attempt: int, wait_s: float, error: ProviderError
@@ -207,7 +208,7 @@ class Recorder:
             retry_after_s=error.retry_after_s,
         )
         self._write_event("llm_retry", event)
-        metrics.RETRIES.labels(provider, error.error_type).inc()
+        metrics.child(metrics.RETRIES, provider, error.error_type).inc()
 
     def dedupe_hit(self, ctx: CallContext, hit: CachedAnswer, *, kind: str) -> None:
         event = ctx.fields(hit.provider, hit.model)
@@ -235,20 +236,20 @@ class Recorder:
         except OSError as exc:
             self._write_failed(self.ledger.path, exc)
         purpose = metrics.guard_tag("purpose", ctx.tags.purpose)
-        metrics.DEDUPE_HITS.labels(hit.provider, purpose, kind).inc()
-        metrics.DEDUPE_SAVED.labels(hit.provider, purpose).inc(hit.cost_usd)
+        metrics.child(metrics.DEDUPE_HITS, hit.provider, purpose, kind).inc()
+        metrics.child(metrics.DEDUPE_SAVED, hit.provider, purpose).inc(hit.cost_usd)
 
     def breaker_transition(self, provider: str, event: str, fields: dict[str, object]) -> None:
         self._write_event(event, {"provider": provider, **fields})
         state = {"breaker_open": OPEN, "breaker_half_open": HALF_OPEN}.get(event, CLOSED)
-        metrics.BREAKER_STATE.labels(provider).set(STATE_VALUES[state])
-        metrics.BREAKER_TRANSITIONS.labels(provider, state).inc()
+        metrics.child(metrics.BREAKER_STATE, provider).set(STATE_VALUES[state])
+        metrics.child(metrics.BREAKER_TRANSITIONS, provider, state).inc()
 
     def state_degraded(self, reason: str, backend: str = "redis", fallback: str = "sqlite") -> None:
         self._write_event(
             "state_degraded", {"backend": backend, "fallback": fallback, "reason": reason}
         )
-        metrics.STATE_DEGRADED.labels(backend).inc()
+        metrics.child(metrics.STATE_DEGRADED, backend).inc()
 
     def state_recovered(self, outage_s: float, backend: str = "redis") -> None:
         self._write_event("state_recovered", {"backend": backend, "outage_s": round(outage_s, 3)})

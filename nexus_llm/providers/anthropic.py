@@ -6,7 +6,6 @@ request carrying `temperature`, `top_p` or `top_k`, and callers of this library 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from typing import Final
 
@@ -23,6 +22,7 @@ from ..errors import (
     RateLimitError,
     ServerError,
 )
+from ..observe.jsonl import compact_json
 from ..types import ChatRequest, HttpReply, HttpRequest, ProviderReply, Usage
 from .base import (
     as_int,
@@ -231,7 +231,7 @@ def _http(
             "content-type": "application/json",
             **headers,
         },
-        body=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
+        body=compact_json(body),
     )
 
 

@@ -8,13 +8,13 @@ as `{"error": {...}}`. What differs (the output-limit field, how errors are clas
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
 from ..config import ProviderSettings
 from ..errors import MalformedResponseError, ProviderError
+from ..observe.jsonl import compact_json
 from ..types import ChatRequest, HttpReply, HttpRequest, ProviderReply, Usage
 from .base import as_int, event_json, load_json_object
 from .sse import SSEEvent
@@ -89,7 +89,7 @@ def _chat_http(
             "content-type": "application/json",
             **headers,
         },
-        body=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
+        body=compact_json(body),
     )
 
 

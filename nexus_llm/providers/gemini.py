@@ -16,6 +16,7 @@ from ..errors import (
     QuotaExhaustedError,
     RateLimitError,
 )
+from ..observe.jsonl import compact_json
 from ..types import ChatRequest, HttpReply, HttpRequest, ProviderReply, Usage
 from .base import as_int, error_class_for_status, load_json_object
 from .sse import SSEEvent
@@ -91,7 +92,7 @@ class GeminiAdapter:
             method="POST",
             url=f"{settings.base_url}/v1beta/models/{quote(model, safe='.-_')}{method}",
             headers={"x-goog-api-key": api_key, "content-type": "application/json", **headers},
-            body=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
+            body=compact_json(body),
         )
 
     def parse_reply(self, reply: HttpReply, *, model: str) -> ProviderReply:
