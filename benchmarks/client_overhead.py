@@ -1,26 +1,40 @@
-"""The sync Client's own cost per call, beside raw httpx, against the emulator on loopback.
+"""The sync Client's own cost per call, beside raw httpx and the LiteLLM SDK, on loopback.
 
-Both clients send the same Gemini request to the same in-process emulator over one keep-alive
-connection; raw httpx only reads the body, the Client runs the whole pipeline (tags, adapter,
-parse, pricing, audit line, ledger line, breaker), once with dedupe off and once with the
-defaults (dedupe on, SQLite state file, a new prompt each call so none is a cache hit).
+Every client sends the same request to the same in-process emulator, sequentially, over one
+keep-alive connection, once per provider route:
 
-    python benchmarks/client_overhead.py [--calls 2000] [--runs 3]
+- gemini: `POST /v1beta/models/gemini-2.5-flash:generateContent`;
+- openai: `POST /v1/chat/completions` with `gpt-4o-mini`, the route LiteLLM is pointed at
+  (`litellm.completion(model="openai/gpt-4o-mini", api_base=<emulator>/v1, ...)`), so its row
+  is compared with raw httpx and the Client on the same wire protocol.
 
-Numbers depend on the machine and its neighbours: compare the two columns of one run, never
-numbers from different runs.
+Raw httpx only reads the body; the Client runs the whole pipeline (tags, adapter, parse,
+pricing, audit line, ledger line, breaker), once with dedupe off and once with the defaults
+(dedupe on, SQLite state file, a new prompt each call so none is a cache hit); LiteLLM runs
+its SDK as shipped, with its callbacks and telemetry off and its bundled price map (never the
+one it would fetch from the internet). LiteLLM is optional (`pip install '.[bench]'`): without
+it its row is skipped with a note.
+
+    python benchmarks/client_overhead.py [--calls 2000] [--runs 3] [--provider both]
+
+Numbers depend on the machine and its neighbours: compare the rows of one run, never numbers
+from different runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
+from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -28,6 +42,26 @@ from nexus_llm import Client, Settings
 from nexus_llm.emulator import Emulator
 
 MAX_SECONDS_PER_RUN = 120.0  # a bound on each loop, whatever --calls says
+OPENAI_MODEL = "gpt-4o-mini"
+LITELLM_MISSING = "LiteLLM: not installed (pip install '.[bench]')"
+RAW, BARE, PROTECTED, LITELLM = "raw httpx", "Client, dedupe off", "Client, defaults", "LiteLLM SDK"
+
+
+def load_litellm() -> Any | None:
+    """Import LiteLLM with everything that could leave the machine switched off, or None."""
+    # Read at import: without it LiteLLM downloads its model price map from GitHub.
+    os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+    try:
+        import litellm
+    except ImportError:
+        return None
+    litellm.telemetry = False
+    litellm.suppress_debug_info = True
+    litellm.callbacks = []
+    litellm.success_callback = []
+    litellm.failure_callback = []
+    litellm.input_callback = []
+    return litellm
 
 
 def timed_calls(call: Callable[[], object], calls: int) -> list[float]:
@@ -49,56 +83,112 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def raw_request(emulator: Emulator, provider: str) -> tuple[str, dict[str, Any], dict[str, str]]:
+    """The URL, JSON body and headers of one raw request to `provider`'s route."""
+    if provider == "gemini":
+        return (
+            f"{emulator.base_url}/v1beta/models/gemini-2.5-flash:generateContent",
+            {"contents": [{"role": "user", "parts": [{"text": "ping"}]}]},
+            {"x-goog-api-key": emulator.gemini_key},
+        )
+    return (
+        f"{emulator.base_url_for('openai')}/chat/completions",
+        {"model": OPENAI_MODEL, "messages": [{"role": "user", "content": "ping"}]},
+        {"authorization": f"Bearer {emulator.key_for('openai')}"},
+    )
+
+
+def raw_call(raw: httpx.Client, url: str, body: dict[str, Any], headers: dict[str, str]) -> bytes:
+    return raw.post(url, json=body, headers=headers).content
+
+
+def settings_for(emulator: Emulator, provider: str, tmp: str) -> Settings:
+    env = {
+        "LLM_PROVIDER_ORDER": provider,
+        "LLM_AUDIT_LOG_PATH": str(Path(tmp) / f"audit-{provider}.jsonl"),
+        "LLM_COST_LEDGER_PATH": str(Path(tmp) / f"ledger-{provider}.jsonl"),
+        "LLM_STATE_PATH": str(Path(tmp) / f"state-{provider}.sqlite3"),
+    }
+    if provider == "gemini":
+        env |= {"GEMINI_API_KEY": emulator.gemini_key, "GEMINI_BASE_URL": emulator.base_url}
+    else:
+        env |= {
+            "OPENAI_API_KEY": emulator.key_for("openai"),
+            "OPENAI_BASE_URL": emulator.base_url_for("openai"),
+            "OPENAI_MODEL": OPENAI_MODEL,
+        }
+    return Settings.from_env(env)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--provider",
+        choices=("both", "gemini", "openai"),
+        default="both",
+        help="the route(s) measured; LiteLLM is measured on the openai route (default: both)",
+    )
     args = parser.parse_args()
-    bare, protected = "Client, dedupe off", "Client, defaults"
-    results: dict[str, list[tuple[float, float]]] = {"raw httpx": [], bare: [], protected: []}
+    providers = ("gemini", "openai") if args.provider == "both" else (args.provider,)
+    litellm = load_litellm() if "openai" in providers else None
+    results: dict[tuple[str, str], list[tuple[float, float]]] = {}
     counter = itertools.count()
     with Emulator() as emulator, tempfile.TemporaryDirectory() as tmp:
-        url = f"{emulator.base_url}/v1beta/models/gemini-2.5-flash:generateContent"
-        body = {"contents": [{"role": "user", "parts": [{"text": "ping"}]}]}
-        headers = {"x-goog-api-key": emulator.gemini_key}
-        settings = Settings.from_env(
-            {
-                "GEMINI_API_KEY": emulator.gemini_key,
-                "GEMINI_BASE_URL": emulator.base_url,
-                "LLM_PROVIDER_ORDER": "gemini",
-                "LLM_AUDIT_LOG_PATH": str(Path(tmp) / "audit.jsonl"),
-                "LLM_COST_LEDGER_PATH": str(Path(tmp) / "ledger.jsonl"),
-            }
-        )
         for _ in range(args.runs):
-            with httpx.Client() as raw:
-                samples = timed_calls(
-                    lambda: raw.post(url, json=body, headers=headers).content, args.calls
-                )
-            results["raw httpx"].append((statistics.median(samples), percentile(samples, 0.99)))
-            with Client(settings) as client:
-                # The pipeline alone: tags, adapter, pricing, audit and ledger lines, breaker.
-                samples = timed_calls(
-                    lambda: client.generate("ping", purpose="bench", dedupe=False), args.calls
-                )
-                results[bare].append((statistics.median(samples), percentile(samples, 0.99)))
-                # The defaults: dedupe on (SQLite state file), a new prompt every call so each
-                # one pays for lookup, claim and fulfil rather than hitting the cache.
-                samples = timed_calls(
-                    lambda: client.generate(f"ping {next(counter)}", purpose="bench"), args.calls
-                )
-                results[protected].append((statistics.median(samples), percentile(samples, 0.99)))
+            for provider in providers:
+                url, body, headers = raw_request(emulator, provider)
+
+                def record(name: str, call: Callable[[], object], provider: str = provider) -> None:
+                    samples = timed_calls(call, args.calls)
+                    results.setdefault((provider, name), []).append(
+                        (statistics.median(samples), percentile(samples, 0.99))
+                    )
+
+                with httpx.Client() as raw:
+                    record(RAW, partial(raw_call, raw, url, body, headers))
+                with Client(settings_for(emulator, provider, tmp)) as client:
+                    # The pipeline alone: tags, adapter, pricing, audit and ledger lines, breaker.
+                    record(BARE, lambda: client.generate("ping", purpose="bench", dedupe=False))
+                    # The defaults: dedupe on (SQLite state file), a new prompt every call so
+                    # each one pays for lookup, claim and fulfil rather than hitting the cache.
+                    record(
+                        PROTECTED,
+                        lambda: client.generate(f"ping {next(counter)}", purpose="bench"),
+                    )
+                if provider == "openai" and litellm is not None:
+                    record(
+                        LITELLM,
+                        lambda: litellm.completion(
+                            model=f"openai/{OPENAI_MODEL}",
+                            api_base=emulator.base_url_for("openai"),
+                            api_key=emulator.key_for("openai"),
+                            messages=[{"role": "user", "content": "ping"}],
+                        ),
+                    )
     print(f"{args.calls} sequential calls x {args.runs} runs, emulator on 127.0.0.1 (same process)")
-    print(f"{'client':<20}{'p50 µs (median of runs)':>26}{'p99 µs':>10}  p50 per run")
+    print(f"{'route':<8}{'client':<20}{'p50 µs (median of runs)':>26}{'p99 µs':>10}  p50 per run")
     medians = {}
-    for name, runs in results.items():
+    for (provider, name), runs in results.items():
         p50 = statistics.median(r[0] for r in runs) * 1e6
         p99 = statistics.median(r[1] for r in runs) * 1e6
-        medians[name] = p50
+        medians[provider, name] = p50
         per_run = ", ".join(f"{r[0] * 1e6:,.0f}" for r in runs)
-        print(f"{name:<20}{p50:>26,.0f}{p99:>10,.0f}  {per_run}")
-    for name in (bare, protected):
-        print(f"{name}: {medians[name] - medians['raw httpx']:+,.0f} µs per call over raw httpx")
+        print(f"{provider:<8}{name:<20}{p50:>26,.0f}{p99:>10,.0f}  {per_run}")
+    for provider in providers:
+        for name in (BARE, PROTECTED, LITELLM):
+            if (provider, name) in medians:
+                over = medians[provider, name] - medians[provider, RAW]
+                print(f"{provider:<8}{name}: {over:+,.0f} µs per call over raw httpx ({provider})")
+    if "openai" in providers:
+        if litellm is None:
+            print(LITELLM_MISSING)
+        else:
+            print(
+                f"LiteLLM {version('litellm')}: litellm.completion(model='openai/{OPENAI_MODEL}', "
+                "api_base=<emulator>/v1); local price map, callbacks and telemetry off"
+            )
     return 0
 
 
