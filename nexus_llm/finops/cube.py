@@ -1,15 +1,21 @@
 """The ledger folded into per-day statistics, fast and in bounded memory.
 
-Every line lands in a *fine* table keyed by its raw bytes — (day, the provider..purpose
-segment, the approx/price/dedupe segment, priced) — with one dict update per line. The fine
-table is collapsed into per-day marginals (`DayStats`: totals, and sums by team, project,
-purpose, provider, model, team/project and price version) whenever it grows large and at the
-end, so memory stays bounded however many combinations the ledger holds. A report for a range
-is the sum of its days; the rollups beside the ledger store exactly these days.
+Every line lands in two *fine* tables of its day, keyed by raw bytes: *what* (the
+provider+model segment, purpose, the approx/price/dedupe segment, priced) and *who* (the
+team+project segment), with one dict update in each. The fine tables are collapsed into per-day
+marginals (`DayStats`: totals, and sums by team, project, purpose, provider, model,
+team/project and price version) whenever they grow large and at the end, so memory stays
+bounded however many combinations the ledger holds. A report for a range is the sum of its
+days; the rollups beside the ledger store exactly these days.
 
 Parsing has a fast path for the ledger's own line shape (the fields in the order `CostLedger`
-writes them, one compiled regex over a whole chunk) and a tolerant path (json) for anything
-else: lines from other writers, escaped strings, corrupt lines.
+writes them, one compiled regex over a whole chunk, every line of it in one `findall`) and a
+tolerant path (json) for anything else: lines from other writers, other key orders, spaces,
+escaped strings, other timestamp forms, corrupt lines. The fast path takes only lines json
+reads, and reads them to the same values (tests/finops/test_fold_fastpath.py checks it shape
+by shape): strings without escapes or control characters, in UTF-8; counts without sign or
+leading zeros of at most 15 digits (exact as floats, as json's path reads them); finite
+non-negative amounts; UTC (`Z`) timestamps of valid times, whose days are checked once each.
 """
 
 from __future__ import annotations
@@ -19,30 +25,53 @@ import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import BinaryIO
+from datetime import UTC, date, datetime
+from io import BufferedIOBase
 
 DIMENSIONS = ("team", "project", "purpose", "provider", "model")
 # Sums kept for every breakdown row: [calls, cost, input tokens, output tokens]
 Row = list[float]
 
-_Q = rb'"[^"\\\n]*"'  # a JSON string without escapes (tags and ids never need them)
-_NUM = rb"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"  # a JSON number: float() always accepts it
-# Only UTC timestamps (`Z`) take the fast path; others are converted by the json path.
+# A JSON string that `json.loads` reads back byte for byte: no quote, no backslash (escapes),
+# no control character (json rejects raw ones). Written as a positive set (one bitmap test per
+# byte, measured ~10% faster than `[^"\\\x00-\x1f]`). Non-ASCII bytes pass only in chunks that
+# are valid UTF-8.
+_Q = rb'"[ !#-\[\]-\xff]*"'
+# (`[0-9]`, not `\d`, all through: measured a little faster in bytes patterns.)
+_INT = rb"(?:0|[1-9][0-9]{0,14})"
+# A non-negative JSON number that `float()` turns into a finite float exactly as `json` does
+# (at most 15 integer digits and a positive exponent of two digits: never an infinity).
+_NUM = rb"(?:0|[1-9][0-9]{0,14})(?:\.[0-9]+)?(?:[eE](?:-[0-9]+|\+?[0-9][0-9]?))?"
+_BOOL = rb"(?:true|false)"
+# Only UTC timestamps (`Z`) the json path reads to the same day take the fast path: valid
+# hours, minutes and seconds, 0, 3 or 6 decimals. The day itself is checked once per distinct
+# day when the tables are collapsed (`2026-02-30` is corrupt on both paths).
+_DAY = rb"([0-9]{4}-[0-9][0-9]-[0-9][0-9])"
+_TIME = rb"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{3}(?:[0-9]{3})?)?"
 _FAST = re.compile(
-    rb'^\{"ts":"(\d{4}-\d\d-\d\d)T[0-9:.]*Z","env":' + _Q + rb',"request_id":' + _Q + rb","
+    rb'^\{"ts":"' + _DAY + b"T" + _TIME + rb'Z","env":' + _Q + rb',"request_id":' + _Q + rb","
     rb'("provider":' + _Q + rb',"model":' + _Q + rb"),"
     rb'("team":' + _Q + rb',"project":' + _Q + rb'),"purpose":(' + _Q + rb"),"
-    rb'"input_tokens":(\d+),"output_tokens":(\d+),"cached_tokens":(\d+),'
-    rb'"reasoning_tokens":(\d+),"actual_cost_usd":(' + _NUM + rb"),"
-    rb'("approx_tokens":(?:true|false),"price_version":' + _Q + rb',"dedupe_hit":(?:true|false)),'
-    rb'"saved_cost_usd":(' + _NUM + rb'),"priced":(true|false)\}$',
+    rb'"input_tokens":(' + _INT + rb'),"output_tokens":(' + _INT + rb"),"
+    # Zero cached/reasoning tokens and a zero saving (most lines) capture nothing (b"").
+    rb'"cached_tokens":(?:0|(' + _INT + rb')),"reasoning_tokens":(?:0|(' + _INT + rb")),"
+    rb'"actual_cost_usd":(' + _NUM + rb"),"
+    rb'("approx_tokens":' + _BOOL + rb',"price_version":' + _Q + rb',"dedupe_hit":' + _BOOL + rb"),"
+    rb'"saved_cost_usd":(?:0\.0|(' + _NUM + rb')),"priced":(?:true|(false))\}$',
     re.MULTILINE,
 )
-_WHAT = re.compile(r'"provider":"(.*)","model":"(.*)"')
-_WHO = re.compile(r'"team":"(.*)","project":"(.*)"')
-_TAIL = re.compile(r'"approx_tokens":(true|false),"price_version":"(.*)","dedupe_hit":(true|false)')
+# Every line of a chunk in one pass: our own shape, or else the whole line in a 13th group (for
+# json). No match crosses a newline, so each line gives exactly one tuple.
+_EACH = re.compile(rb"(?:" + _FAST.pattern + rb"|^([^\n]*)$)", re.MULTILINE)
+_WHAT = re.compile(r'"provider":"(.*)","model":"(.*)"', re.DOTALL)
+_WHO = re.compile(r'"team":"(.*)","project":"(.*)"', re.DOTALL)
+_TAIL = re.compile(
+    r'"approx_tokens":(true|false),"price_version":"(.*)","dedupe_hit":(true|false)', re.DOTALL
+)
 _FINE_LIMIT = 50_000  # collapse the fine table beyond this many distinct keys
+# Chunks small enough to stay in the CPU's L2 cache from read() through the regex and the loop
+# (measured: 128 KiB folds ~13% faster than 1 MiB).
+_CHUNK_BYTES = 128 << 10
 
 
 @dataclass(slots=True)
@@ -215,57 +244,75 @@ class Ledger:
 class Folder:
     """Folds chunks of ledger bytes into a `Ledger`. Call `finish()` at the end.
 
-    Two small tables take every line, keyed by raw bytes: *what* was bought (day,
-    provider+model, purpose, flags) and *who* bought it (day, team+project). Each has a few
+    Two small tables per day take every line, keyed by raw bytes: *what* was bought
+    (provider+model, purpose, flags) and *who* bought it (team+project). Each has a few
     thousand keys whatever the ledger's size, so a line costs two dict updates, and the tables
     are decoded into `DayStats` once, at the end (or when they grow past a limit).
     """
 
     def __init__(self, into: Ledger | None = None) -> None:
         self.ledger = into or Ledger()
-        self._what: dict[tuple[bytes, bytes, bytes, bytes, bytes], list[float]] = {}
-        self._who: dict[tuple[bytes, bytes], list[float]] = {}
+        # raw day -> {(provider+model, purpose, approx+version+dedupe, priced): sums}
+        self._what: dict[bytes, dict[tuple[bytes, bytes, bytes, bytes], list[float]]] = {}
+        # raw day -> {team+project: sums}
+        self._who: dict[bytes, dict[bytes, list[float]]] = {}
+        self._days: dict[bytes, str | None] = {}  # raw day -> checked day (None: not a date)
 
     def fold(self, chunk: bytes) -> None:
         """Fold whole lines (the chunk ends at a newline)."""
-        what, who = self._what, self._who
-        found = _FAST.findall(chunk)
-        to_float, to_int = float, int
-        # The hot loop of every report.
-        for day, pm, tp, purpose, i, o, c, r, cost, tail, saved, priced in found:
-            f_cost, n_in, n_out = to_float(cost), to_int(i), to_int(o)
-            key = (day, pm, purpose, tail, priced)
-            sums = what.get(key)
-            if sums is None:
-                what[key] = [1, f_cost, n_in, n_out, to_int(c), to_int(r), to_float(saved)]
-            else:
-                sums[0] += 1
-                sums[1] += f_cost
-                sums[2] += n_in
-                sums[3] += n_out
-                if c != b"0":
-                    sums[4] += to_int(c)
-                if r != b"0":
-                    sums[5] += to_int(r)
-                if saved != b"0.0":
-                    sums[6] += to_float(saved)
-            pair = (day, tp)
-            rows = who.get(pair)
-            if rows is None:
-                who[pair] = [1, f_cost, n_in, n_out]
-            else:
-                rows[0] += 1
-                rows[1] += f_cost
-                rows[2] += n_in
-                rows[3] += n_out
-        if len(found) != chunk.count(b"\n"):
-            # Some lines are not in our own shape: read those with json, one by one.
-            # Split on \n only: a line ending in \r\n must not pass for one already counted.
+        if chunk.isascii() or _utf8(chunk):
+            self._fold_found(_EACH.findall(chunk))
+        else:
+            # Bytes that are not UTF-8 somewhere: the fast path only for lines that are.
             for line in chunk.split(b"\n"):
-                if line.strip() and _FAST.match(line) is None:
+                match = _FAST.match(line) if _utf8(line) else None
+                if match is not None:
+                    self._fold_found([(*match.groups(b""), b"")])
+                elif line.strip():
                     self._fold_json(line)
-        if len(what) + len(who) > _FINE_LIMIT:
+        if sum(map(len, self._what.values())) + sum(map(len, self._who.values())) > _FINE_LIMIT:
             self._collapse()
+
+    def _fold_found(self, found: list[tuple[bytes, ...]]) -> None:
+        what_days, who_days = self._what, self._who
+        what: dict[tuple[bytes, bytes, bytes, bytes], list[float]] = {}
+        who: dict[bytes, list[float]] = {}
+        last = None
+        # The hot loop of every report: two dict updates per line, in the tables of the line's
+        # day (looked up only when the day changes: ledgers are mostly in time order). Cached
+        # and reasoning tokens and the saving are b"" when zero (most lines), `priced` when
+        # true; `other` is a line not in our shape.
+        for day, pm, tp, purpose, i, o, c, r, cost, tail, saved, priced, other in found:
+            if day != last:
+                if not day:
+                    # Split on \n only: a line ending in \r\n is read by json (blank: skipped).
+                    if other.strip():
+                        self._fold_json(other)
+                    continue
+                last = day
+                what = what_days.get(day) or what_days.setdefault(day, {})
+                who = who_days.get(day) or who_days.setdefault(day, {})
+            f_cost, n_in, n_out = float(cost), int(i), int(o)
+            sums = what.get((pm, purpose, tail, priced))
+            if sums is None:
+                sums = what[(pm, purpose, tail, priced)] = [0, 0.0, 0, 0, 0, 0, 0.0]
+            sums[0] += 1
+            sums[1] += f_cost
+            sums[2] += n_in
+            sums[3] += n_out
+            if c:
+                sums[4] += int(c)
+            if r:
+                sums[5] += int(r)
+            if saved:
+                sums[6] += float(saved)
+            rows = who.get(tp)
+            if rows is None:
+                rows = who[tp] = [0, 0.0, 0, 0]
+            rows[0] += 1
+            rows[1] += f_cost
+            rows[2] += n_in
+            rows[3] += n_out
 
     def finish(self) -> Ledger:
         self._collapse()
@@ -277,15 +324,35 @@ class Folder:
             stats = self.ledger.days[day] = DayStats()
         return stats
 
+    def _checked(self, raw: bytes) -> str | None:
+        """The day of fast-path lines, or None when it is no calendar date (json would reject
+        such a timestamp: those lines are corrupt)."""
+        if raw not in self._days:
+            try:
+                self._days[raw] = date.fromisoformat(raw.decode()).isoformat()
+            except ValueError:
+                self._days[raw] = None
+        return self._days[raw]
+
     def _collapse(self) -> None:
-        for (day, pm, purpose, tail, priced), sums in self._what.items():
-            provider, model = _pair(_WHAT, pm)
-            self._day(day.decode()).record_what(
-                provider, model, purpose.decode()[1:-1], _flags(tail, priced), sums
-            )
-        for (day, tp), rows in self._who.items():
-            team, project = _pair(_WHO, tp)
-            self._day(day.decode()).record_who(team, project, rows)
+        for raw, what in self._what.items():
+            day = self._checked(raw)
+            if day is None:
+                self.ledger.corrupt += sum(int(sums[0]) for sums in what.values())
+                continue
+            stats = self._day(day)
+            for (pm, purpose, tail, priced), sums in what.items():
+                provider, model = _pair(_WHAT, pm)
+                stats.record_what(
+                    provider, model, purpose.decode()[1:-1], _flags(tail, priced), sums
+                )
+        for raw, who in self._who.items():
+            day = self._checked(raw)
+            if day is not None:  # else counted corrupt above
+                stats = self._day(day)
+                for tp, rows in who.items():
+                    team, project = _pair(_WHO, tp)
+                    stats.record_who(team, project, rows)
         self._what.clear()
         self._who.clear()
 
@@ -321,18 +388,26 @@ class Folder:
         stats.record_who(team, project, sums[:4])
 
 
+def _utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _pair(pattern: re.Pattern[str], raw: bytes) -> tuple[str, str]:
-    found = pattern.fullmatch(raw.decode("utf-8", "replace"))
+    found = pattern.fullmatch(raw.decode())
     assert found is not None  # the fast pattern only captures this exact shape
     first, second = found.groups()
     return first, second
 
 
 def _flags(tail: bytes, priced: bytes) -> tuple[bool, str, bool, bool]:
-    found = _TAIL.fullmatch(tail.decode("utf-8", "replace"))
+    found = _TAIL.fullmatch(tail.decode())
     assert found is not None
     approx, version, dedupe = found.groups()
-    return approx == "true", version, dedupe == "true", priced == b"true"
+    return approx == "true", version, dedupe == "true", priced != b"false"
 
 
 def utc_day(ts: str) -> str:
@@ -366,7 +441,12 @@ class LineChunks:
     """
 
     def __init__(
-        self, handle: BinaryIO, *, start: int = 0, stop: int | None = None, size: int = 1 << 20
+        self,
+        handle: BufferedIOBase,
+        *,
+        start: int = 0,
+        stop: int | None = None,
+        size: int = _CHUNK_BYTES,
     ) -> None:
         self._handle = handle
         self._start = start
@@ -375,19 +455,32 @@ class LineChunks:
         self.trailing = 0
 
     def __iter__(self) -> Iterator[tuple[bytes, int]]:
+        # One buffer filled in place: a chunk costs one copy out of the file and one into the
+        # bytes yielded (not four), and only the unfinished line moves to the front.
         self._handle.seek(self._start)
-        offset, carry = self._start, b""
+        offset = self._start
         left = None if self._stop is None else self._stop - self._start
+        buf = bytearray(self._size)
+        have = 0  # bytes of an unfinished line at the front of `buf`
         while left is None or left > 0:
-            block = self._handle.read(self._size if left is None else min(self._size, left))
-            if not block:
+            if have == len(buf):
+                buf.extend(bytes(len(buf)))  # a line longer than the buffer: grow it
+            want = len(buf) - have if left is None else min(len(buf) - have, left)
+            with memoryview(buf) as view:
+                got = self._handle.readinto(view[have : have + want])
+            if not got:
                 break
             if left is not None:
-                left -= len(block)
-            block = carry + block
-            cut = block.rfind(b"\n") + 1
-            carry = block[cut:]
-            if cut:
-                offset += cut
-                yield block[:cut], offset
-        self.trailing = len(carry)
+                left -= got
+            end = have + got
+            cut = buf.rfind(b"\n", 0, end) + 1
+            if not cut:
+                have = end
+                continue
+            with memoryview(buf) as view:
+                chunk = bytes(view[:cut])
+            buf[: end - cut] = buf[cut:end]
+            have = end - cut
+            offset += cut
+            yield chunk, offset
+        self.trailing = have

@@ -15,6 +15,7 @@ workers, each returning its small per-day statistics).
 from __future__ import annotations
 
 import contextlib
+import gc
 import gzip
 import hashlib
 import json
@@ -117,14 +118,20 @@ def _split(path: Path, start: int, size: int, parts: int) -> list[int]:
 
 
 def _fold_part(path: str, start: int, stop: int) -> tuple[Ledger, int, int]:
-    with open(path, "rb") as handle:
-        folder = Folder()
-        chunks = LineChunks(handle, start=start, stop=stop)
-        offset = start
-        for chunk, end in chunks:
-            folder.fold(chunk)
-            offset = end
-    return folder.finish(), offset, chunks.trailing
+    # A forked worker that only folds: the fold makes no reference cycles, and the cyclic GC
+    # walking each chunk's fresh tuples costs ~3% for nothing.
+    gc.disable()
+    try:
+        with open(path, "rb") as handle:
+            folder = Folder()
+            chunks = LineChunks(handle, start=start, stop=stop)
+            offset = start
+            for chunk, end in chunks:
+                folder.fold(chunk)
+                offset = end
+        return folder.finish(), offset, chunks.trailing
+    finally:
+        gc.enable()
 
 
 def _rollup_path(path: Path) -> Path:
@@ -149,8 +156,10 @@ def _store(path: Path, identity: dict[str, object], offset: int, ledger: Ledger)
     except OSError:
         return  # a read-only directory: no shortcut next time, nothing else lost
     try:
+        # json.dumps, not json.dump: only the one-shot encoder is the C one (~10x faster).
+        text = json.dumps(data, separators=(",", ":"))
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(data, out, separators=(",", ":"))
+            out.write(text)
         os.replace(temp, target)
     except OSError:
         with contextlib.suppress(OSError):
@@ -164,7 +173,7 @@ def _read_gzip(path: Path) -> FileRead:
     total = 0
     try:
         with gzip.open(path, "rb") as handle:
-            chunks = LineChunks(handle)  # type: ignore[arg-type]
+            chunks = LineChunks(handle)
             for chunk, end in chunks:
                 folder.fold(chunk)
                 total = end
