@@ -83,7 +83,7 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def raw_request(emulator: Emulator, provider: str) -> tuple[str, dict[str, Any], dict[str, str]]:
+def raw_request(emulator: Any, provider: str) -> tuple[str, dict[str, Any], dict[str, str]]:
     """The URL, JSON body and headers of one raw request to `provider`'s route."""
     if provider == "gemini":
         return (
@@ -102,7 +102,7 @@ def raw_call(raw: httpx.Client, url: str, body: dict[str, Any], headers: dict[st
     return raw.post(url, json=body, headers=headers).content
 
 
-def settings_for(emulator: Emulator, provider: str, tmp: str) -> Settings:
+def settings_for(emulator: Any, provider: str, tmp: str) -> Settings:
     env = {
         "LLM_PROVIDER_ORDER": provider,
         "LLM_AUDIT_LOG_PATH": str(Path(tmp) / f"audit-{provider}.jsonl"),
@@ -120,6 +120,29 @@ def settings_for(emulator: Emulator, provider: str, tmp: str) -> Settings:
     return Settings.from_env(env)
 
 
+class _EmulatorProcess:
+    """The emulator in a process of its own (the default): an in-process server thread would
+    share the GIL with the client under test and charge the client for the server's work."""
+
+    def __init__(self) -> None:
+        from async_throughput import start_emulator  # the sibling script's launcher
+
+        self._process, self.base_url, self.gemini_key, self._routes = start_emulator()
+
+    def key_for(self, provider: str) -> str:
+        return self.gemini_key if provider == "gemini" else self._routes[provider][1]
+
+    def base_url_for(self, provider: str) -> str:
+        return self.base_url if provider == "gemini" else self._routes[provider][0]
+
+    def __enter__(self) -> _EmulatorProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._process.terminate()
+        self._process.wait(10)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000)
@@ -130,12 +153,19 @@ def main() -> int:
         default="both",
         help="the route(s) measured; LiteLLM is measured on the openai route (default: both)",
     )
+    parser.add_argument(
+        "--emulator",
+        choices=("process", "thread"),
+        default="process",
+        help="run the emulator in its own process (default) or in a thread of this one",
+    )
     args = parser.parse_args()
     providers = ("gemini", "openai") if args.provider == "both" else (args.provider,)
     litellm = load_litellm() if "openai" in providers else None
     results: dict[tuple[str, str], list[tuple[float, float]]] = {}
     counter = itertools.count()
-    with Emulator() as emulator, tempfile.TemporaryDirectory() as tmp:
+    server: Any = _EmulatorProcess() if args.emulator == "process" else Emulator()
+    with server as emulator, tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.runs):
             for provider in providers:
                 url, body, headers = raw_request(emulator, provider)
@@ -167,7 +197,8 @@ def main() -> int:
                             messages=[{"role": "user", "content": "ping"}],
                         ),
                     )
-    print(f"{args.calls} sequential calls x {args.runs} runs, emulator on 127.0.0.1 (same process)")
+    where = "its own process" if args.emulator == "process" else "a thread of this process"
+    print(f"{args.calls} sequential calls x {args.runs} runs, emulator on 127.0.0.1 in {where}")
     print(f"{'route':<8}{'client':<20}{'p50 µs (median of runs)':>26}{'p99 µs':>10}  p50 per run")
     medians = {}
     for (provider, name), runs in results.items():
