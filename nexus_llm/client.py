@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypedDict, TypeVar, Unpack
 
 import httpx
 
@@ -97,6 +97,21 @@ def _loopback_mounts(
     return {f"all://{host}": transport(**kwargs) for host in ("127.0.0.1", "localhost", "[::1]")}
 
 
+class StreamOptions(TypedDict, total=False):
+    """`generate_stream`'s keyword arguments: `generate`'s, less dedupe."""
+
+    purpose: str | None
+    team: str | None
+    project: str | None
+    provider: str | None
+    messages: Sequence[Message | tuple[str, str]] | None
+    system: str | None
+    model: str | None
+    temperature: float | None
+    max_tokens: int | None
+    json_mode: bool
+
+
 class _ClientBase:
     def __init__(self, settings: Settings | None, pipeline: CallPipeline | None) -> None:
         self.settings = settings or (pipeline.settings if pipeline else Settings.from_env())
@@ -106,18 +121,18 @@ class _ClientBase:
         self,
         prompt: str | None,
         *,
-        purpose: str | None,
-        team: str | None,
-        project: str | None,
-        provider: str | None,
-        messages: Sequence[Message | tuple[str, str]] | None,
-        system: str | None,
-        model: str | None,
-        temperature: float | None,
-        max_tokens: int | None,
-        json_mode: bool,
-        dedupe: bool | None,
-        dedupe_ttl_s: float | None,
+        purpose: str | None = None,
+        team: str | None = None,
+        project: str | None = None,
+        provider: str | None = None,
+        messages: Sequence[Message | tuple[str, str]] | None = None,
+        system: str | None = None,
+        model: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        json_mode: bool = False,
+        dedupe: bool | None = None,
+        dedupe_ttl_s: float | None = None,
         stream: bool = False,
     ) -> CallPlan:
         request = build_chat_request(
@@ -215,41 +230,14 @@ class Client(_ClientBase):
             return done.value  # type: ignore[no-any-return]
 
     def generate_stream(
-        self,
-        prompt: str | None = None,
-        *,
-        purpose: str | None = None,
-        team: str | None = None,
-        project: str | None = None,
-        provider: str | None = None,
-        messages: Sequence[Message | tuple[str, str]] | None = None,
-        system: str | None = None,
-        model: str | None = None,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        json_mode: bool = False,
+        self, prompt: str | None = None, **options: Unpack[StreamOptions]
     ) -> StreamingResponse:
         """Stream the answer: iterate the returned object for text as it arrives, then read
-        `.response` (usage, cost). Use it in a `with` block so an early exit closes it."""
+        `.response` (usage, cost). Takes `generate`'s arguments but dedupe (streams skip it).
+        Use it in a `with` block so an early exit closes it."""
         from .streams import StreamingResponse
 
-        plan = self._plan(
-            prompt,
-            purpose=purpose,
-            team=team,
-            project=project,
-            provider=provider,
-            messages=messages,
-            system=system,
-            model=model,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            json_mode=json_mode,
-            dedupe=False,
-            dedupe_ttl_s=None,
-            stream=True,
-        )
-        return StreamingResponse(plan, self)
+        return StreamingResponse(self._plan(prompt, stream=True, dedupe=False, **options), self)
 
     def _send(self, effect: Send) -> HttpReply | ProviderError:
         req = effect.request
@@ -363,40 +351,14 @@ class AsyncClient(_ClientBase):
             return done.value  # type: ignore[no-any-return]
 
     def generate_stream(
-        self,
-        prompt: str | None = None,
-        *,
-        purpose: str | None = None,
-        team: str | None = None,
-        project: str | None = None,
-        provider: str | None = None,
-        messages: Sequence[Message | tuple[str, str]] | None = None,
-        system: str | None = None,
-        model: str | None = None,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        json_mode: bool = False,
+        self, prompt: str | None = None, **options: Unpack[StreamOptions]
     ) -> AsyncStreamingResponse:
-        """Stream the answer: `async for` the returned object, then read `.response`. Use it
-        in an `async with` block so an early exit closes it."""
+        """Stream the answer: `async for` the returned object, then read `.response`. Takes
+        `generate`'s arguments but dedupe. Use it in an `async with` block so an early exit
+        closes it."""
         from .streams import AsyncStreamingResponse
 
-        plan = self._plan(
-            prompt,
-            purpose=purpose,
-            team=team,
-            project=project,
-            provider=provider,
-            messages=messages,
-            system=system,
-            model=model,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            json_mode=json_mode,
-            dedupe=False,
-            dedupe_ttl_s=None,
-            stream=True,
-        )
+        plan = self._plan(prompt, stream=True, dedupe=False, **options)
         return AsyncStreamingResponse(plan, self)
 
     async def _send(self, effect: Send) -> HttpReply | ProviderError:

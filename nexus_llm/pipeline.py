@@ -393,16 +393,30 @@ class CallPipeline:
                 raise TypeError(f"the shell answered Send with {type(outcome).__name__}")
             reply = adapter.parse_reply(outcome, model=model)
         except ProviderError as error:
-            # Providers echo headers and prompts in their errors; neither may reach a log.
-            key = provider_settings.api_key.reveal() if provider_settings.api_key else ""
-            error.redact([key], [request.prompt_text(), *(m.text for m in request.messages)])
-            latency_ms = (self._monotonic() - started) * 1000
-            self.recorder.failure(
-                ctx, provider=name, model=model, error=error, latency_ms=latency_ms, attempt=attempt
-            )
+            self._attempt_failed(ctx, request, name, model, error, started, attempt)
             raise
         latency_ms = (self._monotonic() - started) * 1000
         return self._succeed(ctx, request, name, model, reply, latency_ms, attempt)
+
+    def _attempt_failed(
+        self,
+        ctx: CallContext,
+        request: ChatRequest,
+        name: str,
+        model: str,
+        error: ProviderError,
+        started: float,
+        attempt: int,
+    ) -> None:
+        """Scrub and record one failed attempt (unary or streamed)."""
+        # Providers echo headers and prompts in their errors; neither may reach a log.
+        api_key = self.settings.providers[name].api_key
+        key = api_key.reveal() if api_key else ""
+        error.redact([key], [request.prompt_text(), *(m.text for m in request.messages)])
+        latency_ms = (self._monotonic() - started) * 1000
+        self.recorder.failure(
+            ctx, provider=name, model=model, error=error, latency_ms=latency_ms, attempt=attempt
+        )
 
     def _stream_attempt(
         self, ctx: CallContext, request: ChatRequest, name: str, *, attempt: int, budget_s: float
@@ -442,12 +456,7 @@ class CallPipeline:
                     break
             reply = parser.finish()
         except ProviderError as error:
-            key = provider_settings.api_key.reveal() if provider_settings.api_key else ""
-            error.redact([key], [request.prompt_text(), *(m.text for m in request.messages)])
-            latency_ms = (self._monotonic() - started) * 1000
-            self.recorder.failure(
-                ctx, provider=name, model=model, error=error, latency_ms=latency_ms, attempt=attempt
-            )
+            self._attempt_failed(ctx, request, name, model, error, started, attempt)
             if emitted:
                 error.after_output = True
                 self._bill_partial(ctx, request, name, model, "".join(emitted))

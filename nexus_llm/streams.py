@@ -41,19 +41,12 @@ class AsyncStreamHandle(Protocol):
     async def aclose(self) -> None: ...
 
 
-class StreamingResponse:
-    """A streamed answer for `Client`: iterate for the text; `.response` once it has ended."""
+class _StreamBase:
+    """What both stream objects keep: the plan they drive and, at its end, its `Response`."""
 
-    def __init__(self, plan: CallPlan, client: Client) -> None:
+    def __init__(self, plan: CallPlan) -> None:
         self._plan = plan
-        self._client = client
         self._response: Response | None = None
-        self._driver: Iterator[str] | None = None
-
-    def __iter__(self) -> Iterator[str]:
-        if self._driver is None:
-            self._driver = self._drive()
-        return self._driver
 
     @property
     def response(self) -> Response:
@@ -61,6 +54,20 @@ class StreamingResponse:
         if self._response is None:
             raise RuntimeError("the stream has not ended yet: iterate it to the end first")
         return self._response
+
+
+class StreamingResponse(_StreamBase):
+    """A streamed answer for `Client`: iterate for the text; `.response` once it has ended."""
+
+    def __init__(self, plan: CallPlan, client: Client) -> None:
+        super().__init__(plan)
+        self._client = client
+        self._driver: Iterator[str] | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        if self._driver is None:
+            self._driver = self._drive()
+        return self._driver
 
     def close(self) -> None:
         """Stop reading: closes the provider's connection and records what was received."""
@@ -152,25 +159,18 @@ def _close(http: httpx.Response | None) -> None:
         http.close()
 
 
-class AsyncStreamingResponse:
+class AsyncStreamingResponse(_StreamBase):
     """A streamed answer for `AsyncClient`: `async for` the text; `.response` once ended."""
 
     def __init__(self, plan: CallPlan, client: AsyncClient) -> None:
-        self._plan = plan
+        super().__init__(plan)
         self._client = client
-        self._response: Response | None = None
         self._driver: AsyncIterator[str] | None = None
 
     def __aiter__(self) -> AsyncIterator[str]:
         if self._driver is None:
             self._driver = self._drive()
         return self._driver
-
-    @property
-    def response(self) -> Response:
-        if self._response is None:
-            raise RuntimeError("the stream has not ended yet: iterate it to the end first")
-        return self._response
 
     async def aclose(self) -> None:
         if self._driver is not None:
