@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Literal, TypedDict, TypeVar, Unpack
 
@@ -22,7 +22,7 @@ from .tagging import resolve_tags
 from .types import ChatRequest, HttpReply, Message, Response
 
 if TYPE_CHECKING:
-    from .streams import AsyncStreamingResponse, StreamingResponse
+    from .streams import AsyncStreamingResponse, StreamingResponse, StreamOutcome
 
 
 def build_chat_request(
@@ -112,6 +112,21 @@ class StreamOptions(TypedDict, total=False):
     json_mode: bool
 
 
+def _stream_outcome(options: Mapping[str, object]) -> StreamOutcome:
+    """Where a stream's Response will land; first, refuse what `generate_stream` does not take
+    (a TypeError naming it, not the private method the options are passed on to)."""
+    from .streams import StreamOutcome
+
+    unknown = sorted(options.keys() - StreamOptions.__annotations__.keys())
+    if unknown:
+        why = " (streams skip dedupe)" if {"dedupe", "dedupe_ttl_s"} & set(unknown) else ""
+        raise TypeError(
+            f"generate_stream() got unexpected keyword argument(s) {', '.join(unknown)}{why}; "
+            f"it takes {', '.join(StreamOptions.__annotations__)}"
+        )
+    return StreamOutcome()
+
+
 class _ClientBase:
     def __init__(self, settings: Settings | None, pipeline: CallPipeline | None) -> None:
         self.settings = settings or (pipeline.settings if pipeline else Settings.from_env())
@@ -134,6 +149,7 @@ class _ClientBase:
         dedupe: bool | None = None,
         dedupe_ttl_s: float | None = None,
         stream: bool = False,
+        on_cancel: Callable[[Response], None] | None = None,
     ) -> CallPlan:
         request = build_chat_request(
             prompt,
@@ -150,7 +166,7 @@ class _ClientBase:
             raise ValueError(f"dedupe_ttl_s={dedupe_ttl_s!r} is invalid: expected seconds >= 0")
         options = CallOptions(provider=provider, dedupe=dedupe, dedupe_ttl_s=dedupe_ttl_s)
         if stream:
-            return self.pipeline.run_stream(request, tags, options)
+            return self.pipeline.run_stream(request, tags, options, on_cancel=on_cancel)
         return self.pipeline.run(request, tags, options)
 
 
@@ -237,7 +253,9 @@ class Client(_ClientBase):
         Use it in a `with` block so an early exit closes it."""
         from .streams import StreamingResponse
 
-        return StreamingResponse(self._plan(prompt, stream=True, dedupe=False, **options), self)
+        outcome = _stream_outcome(options)
+        plan = self._plan(prompt, stream=True, on_cancel=outcome.keep, **options)
+        return StreamingResponse(plan, self, outcome)
 
     def _send(self, effect: Send) -> HttpReply | ProviderError:
         req = effect.request
@@ -358,8 +376,9 @@ class AsyncClient(_ClientBase):
         closes it."""
         from .streams import AsyncStreamingResponse
 
-        plan = self._plan(prompt, stream=True, dedupe=False, **options)
-        return AsyncStreamingResponse(plan, self)
+        outcome = _stream_outcome(options)
+        plan = self._plan(prompt, stream=True, on_cancel=outcome.keep, **options)
+        return AsyncStreamingResponse(plan, self, outcome)
 
     async def _send(self, effect: Send) -> HttpReply | ProviderError:
         return await self._sender.send(effect)

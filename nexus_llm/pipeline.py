@@ -16,6 +16,7 @@ Redis operations, and a Redis outage falls back to the local store after one tim
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 import uuid
@@ -181,14 +182,20 @@ class CallPipeline:
             raise
 
     def run_stream(
-        self, request: ChatRequest, tags: ResolvedTags, options: CallOptions | None = None
+        self,
+        request: ChatRequest,
+        tags: ResolvedTags,
+        options: CallOptions | None = None,
+        *,
+        on_cancel: Callable[[Response], None] | None = None,
     ) -> CallPlan:
         """A streamed call: `Emit` effects carry the text as it arrives; returns the `Response`.
 
         Routing, the breaker, retries and failover are the unary call's, until the first text
         reaches the caller; after that an error ends the call (it is recorded, and the output
         generated so far is billed). Streams skip dedupe: a stream is watched as it is written.
-        The ledger line is written once, at the end, with the provider's usage.
+        The ledger line is written once, at the end, with the provider's usage. When the caller
+        stops reading, `on_cancel` receives the `cancelled` Response that was recorded.
         """
         options = options or CallOptions()
         ctx = CallContext.create(
@@ -200,7 +207,11 @@ class CallPipeline:
                 raise NoProviderAvailableError(skipped)
             return (
                 yield from self._failover(
-                    ctx, request, route, skipped, attempt=self._stream_attempt
+                    ctx,
+                    request,
+                    route,
+                    skipped,
+                    attempt=functools.partial(self._stream_attempt, on_cancel=on_cancel),
                 )
             )
         except (ProviderError, NoProviderAvailableError) as error:
@@ -419,7 +430,14 @@ class CallPipeline:
         )
 
     def _stream_attempt(
-        self, ctx: CallContext, request: ChatRequest, name: str, *, attempt: int, budget_s: float
+        self,
+        ctx: CallContext,
+        request: ChatRequest,
+        name: str,
+        *,
+        attempt: int,
+        budget_s: float,
+        on_cancel: Callable[[Response], None] | None = None,
     ) -> CallPlan:
         adapter = adapter_for(name)
         assert adapter is not None
@@ -465,7 +483,9 @@ class CallPipeline:
             # The caller stopped reading: what was generated so far is still billed, once.
             partial = ProviderReply("".join(emitted), "cancelled", model, None, None)
             latency_ms = (self._monotonic() - started) * 1000
-            self._succeed(ctx, request, name, model, partial, latency_ms, attempt)
+            cancelled = self._succeed(ctx, request, name, model, partial, latency_ms, attempt)
+            if on_cancel is not None:
+                on_cancel(cancelled)
             raise
         latency_ms = (self._monotonic() - started) * 1000
         return self._succeed(ctx, request, name, model, reply, latency_ms, attempt)

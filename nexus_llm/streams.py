@@ -17,7 +17,7 @@ connection is closed, and the text generated so far is recorded and billed, once
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
 
@@ -41,38 +41,56 @@ class AsyncStreamHandle(Protocol):
     async def aclose(self) -> None: ...
 
 
-class _StreamBase:
-    """What both stream objects keep: the plan they drive and, at its end, its `Response`."""
+class StreamOutcome:
+    """Where a driver leaves the call's `Response`: at the end of the stream, or the
+    `cancelled` one when the caller left early. The drivers hold this, never the stream
+    object, so a stream the caller drops is closed at once by reference counting — not later
+    by the cycle collector, which may run while the HTTP pool holds its lock in this thread."""
 
-    def __init__(self, plan: CallPlan) -> None:
+    __slots__ = ("response",)
+
+    def __init__(self) -> None:
+        self.response: Response | None = None
+
+    def keep(self, response: Response) -> None:
+        self.response = response
+
+
+class _StreamBase:
+    """What both stream objects keep: the plan they drive and where its `Response` lands."""
+
+    def __init__(self, plan: CallPlan, outcome: StreamOutcome | None = None) -> None:
         self._plan = plan
-        self._response: Response | None = None
+        self._outcome = outcome or StreamOutcome()
 
     @property
     def response(self) -> Response:
-        """The whole call — text, usage, cost — available after the last text."""
-        if self._response is None:
+        """The whole call — text, usage, cost — once the stream has ended; after an early
+        exit, the `cancelled` call as it was recorded (estimated tokens)."""
+        if self._outcome.response is None:
             raise RuntimeError("the stream has not ended yet: iterate it to the end first")
-        return self._response
+        return self._outcome.response
 
 
 class StreamingResponse(_StreamBase):
     """A streamed answer for `Client`: iterate for the text; `.response` once it has ended."""
 
-    def __init__(self, plan: CallPlan, client: Client) -> None:
-        super().__init__(plan)
+    def __init__(
+        self, plan: CallPlan, client: Client, outcome: StreamOutcome | None = None
+    ) -> None:
+        super().__init__(plan, outcome)
         self._client = client
-        self._driver: Iterator[str] | None = None
+        self._driver: Generator[str, None, None] | None = None
 
     def __iter__(self) -> Iterator[str]:
         if self._driver is None:
-            self._driver = self._drive()
+            self._driver = _drive(self._plan, self._client, self._outcome)
         return self._driver
 
     def close(self) -> None:
         """Stop reading: closes the provider's connection and records what was received."""
         if self._driver is not None:
-            self._driver.close()  # type: ignore[attr-defined]
+            self._driver.close()
         self._plan.close()
 
     def __enter__(self) -> StreamingResponse:
@@ -86,61 +104,65 @@ class StreamingResponse(_StreamBase):
     ) -> None:
         self.close()
 
-    def _drive(self) -> Iterator[str]:
-        http: httpx.Response | None = None
-        chunks: Iterator[bytes] | None = None
-        provider = ""
-        outcome: Outcome = None
-        try:
-            while True:
-                try:
-                    effect = self._plan.send(outcome)
-                except StopIteration as done:
-                    self._response = done.value
-                    return
-                outcome = None
-                if isinstance(effect, Emit):
-                    yield effect.text
-                elif isinstance(effect, ReadStream):
-                    outcome = _next_chunk(chunks, provider)
-                    if outcome == b"" or isinstance(outcome, ProviderError):
-                        _close(http)
-                        http = None
-                elif isinstance(effect, OpenStream):
-                    provider = effect.provider
-                    outcome, http = self._open(effect)
-                    chunks = http.iter_bytes() if http is not None else None
-                elif isinstance(effect, Send):
-                    outcome = self._client._send(effect)
-                elif isinstance(effect, Sleep):
-                    self._client._sleep(effect.seconds)
-        finally:
-            _close(http)
-            self._plan.close()
 
-    def _open(
-        self, effect: OpenStream
-    ) -> tuple[StreamOpened | HttpReply | ProviderError, httpx.Response | None]:
-        from .client import _transport_error
+def _drive(
+    plan: CallPlan, client: Client, outcome_box: StreamOutcome
+) -> Generator[str, None, None]:
+    http: httpx.Response | None = None
+    chunks: Iterator[bytes] | None = None
+    provider = ""
+    outcome: Outcome = None
+    try:
+        while True:
+            try:
+                effect = plan.send(outcome)
+            except StopIteration as done:
+                outcome_box.response = done.value
+                return
+            outcome = None
+            if isinstance(effect, Emit):
+                yield effect.text
+            elif isinstance(effect, ReadStream):
+                outcome = _next_chunk(chunks, provider)
+                if outcome == b"" or isinstance(outcome, ProviderError):
+                    _close(http)
+                    http = None
+            elif isinstance(effect, OpenStream):
+                provider = effect.provider
+                outcome, http = _open(client, effect)
+                chunks = http.iter_bytes() if http is not None else None
+            elif isinstance(effect, Send):
+                outcome = client._send(effect)
+            elif isinstance(effect, Sleep):
+                client._sleep(effect.seconds)
+    finally:
+        _close(http)
+        plan.close()
 
-        req = effect.request
-        http = self._client._http
-        try:
-            request = http.build_request(
-                req.method, req.url, headers=req.headers, content=req.body, timeout=effect.timeout_s
-            )
-            response = http.send(request, stream=True)
-        except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:
-            return _transport_error(exc, effect.provider), None
-        if response.status_code == 200:
-            return StreamOpened(200, response.headers), response
-        try:
-            body = response.read()
-        except httpx.HTTPError as exc:
-            return _transport_error(exc, effect.provider), None
-        finally:
-            response.close()
-        return HttpReply(response.status_code, response.headers, body), None
+
+def _open(
+    client: Client, effect: OpenStream
+) -> tuple[StreamOpened | HttpReply | ProviderError, httpx.Response | None]:
+    from .client import _transport_error
+
+    req = effect.request
+    http = client._http
+    try:
+        request = http.build_request(
+            req.method, req.url, headers=req.headers, content=req.body, timeout=effect.timeout_s
+        )
+        response = http.send(request, stream=True)
+    except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:
+        return _transport_error(exc, effect.provider), None
+    if response.status_code == 200:
+        return StreamOpened(200, response.headers), response
+    try:
+        body = response.read()
+    except httpx.HTTPError as exc:
+        return _transport_error(exc, effect.provider), None
+    finally:
+        response.close()
+    return HttpReply(response.status_code, response.headers, body), None
 
 
 def _next_chunk(chunks: Iterator[bytes] | None, provider: str) -> bytes | ProviderError:
@@ -162,19 +184,21 @@ def _close(http: httpx.Response | None) -> None:
 class AsyncStreamingResponse(_StreamBase):
     """A streamed answer for `AsyncClient`: `async for` the text; `.response` once ended."""
 
-    def __init__(self, plan: CallPlan, client: AsyncClient) -> None:
-        super().__init__(plan)
+    def __init__(
+        self, plan: CallPlan, client: AsyncClient, outcome: StreamOutcome | None = None
+    ) -> None:
+        super().__init__(plan, outcome)
         self._client = client
-        self._driver: AsyncIterator[str] | None = None
+        self._driver: AsyncGenerator[str, None] | None = None
 
     def __aiter__(self) -> AsyncIterator[str]:
         if self._driver is None:
-            self._driver = self._drive()
+            self._driver = _adrive(self._plan, self._client, self._outcome)
         return self._driver
 
     async def aclose(self) -> None:
         if self._driver is not None:
-            await self._driver.aclose()  # type: ignore[attr-defined]
+            await self._driver.aclose()
         self._plan.close()
 
     async def __aenter__(self) -> AsyncStreamingResponse:
@@ -188,35 +212,38 @@ class AsyncStreamingResponse(_StreamBase):
     ) -> None:
         await self.aclose()
 
-    async def _drive(self) -> AsyncIterator[str]:
-        handle: AsyncStreamHandle | None = None
-        outcome: Outcome = None
-        sender = self._client._sender
-        sleep: Callable[[float], Awaitable[None]] = self._client._sleep
-        try:
-            while True:
-                try:
-                    effect = self._plan.send(outcome)
-                except StopIteration as done:
-                    self._response = done.value
-                    return
-                outcome = None
-                if isinstance(effect, Emit):
-                    yield effect.text
-                elif isinstance(effect, ReadStream):
-                    outcome = await handle.read() if handle is not None else b""
-                    if outcome == b"" or isinstance(outcome, ProviderError):
-                        await _aclose(handle)
-                        handle = None
-                elif isinstance(effect, OpenStream):
-                    outcome, handle = await sender.open_stream(effect)
-                elif isinstance(effect, Send):
-                    outcome = await sender.send(effect)
-                elif isinstance(effect, Sleep):
-                    await sleep(effect.seconds)
-        finally:
-            await _aclose(handle)
-            self._plan.close()
+
+async def _adrive(
+    plan: CallPlan, client: AsyncClient, outcome_box: StreamOutcome
+) -> AsyncGenerator[str, None]:
+    handle: AsyncStreamHandle | None = None
+    outcome: Outcome = None
+    sender = client._sender
+    sleep: Callable[[float], Awaitable[None]] = client._sleep
+    try:
+        while True:
+            try:
+                effect = plan.send(outcome)
+            except StopIteration as done:
+                outcome_box.response = done.value
+                return
+            outcome = None
+            if isinstance(effect, Emit):
+                yield effect.text
+            elif isinstance(effect, ReadStream):
+                outcome = await handle.read() if handle is not None else b""
+                if outcome == b"" or isinstance(outcome, ProviderError):
+                    await _aclose(handle)
+                    handle = None
+            elif isinstance(effect, OpenStream):
+                outcome, handle = await sender.open_stream(effect)
+            elif isinstance(effect, Send):
+                outcome = await sender.send(effect)
+            elif isinstance(effect, Sleep):
+                await sleep(effect.seconds)
+    finally:
+        await _aclose(handle)
+        plan.close()
 
 
 async def _aclose(handle: AsyncStreamHandle | None) -> None:

@@ -4,6 +4,7 @@ what happens when a stream fails before or after its first text, or the caller s
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
@@ -169,8 +170,7 @@ def test_leaving_early_closes_the_stream_and_bills_what_was_generated(
         with client.generate_stream(PROMPT, purpose="ops") as stream:
             first = next(iter(stream))
         assert first
-        with pytest.raises(RuntimeError, match="has not ended"):
-            _ = stream.response
+        assert stream.response.finish_reason == "cancelled"
         # The client is still usable: the cut connection did not poison the pool.
         assert client.generate(PROMPT, purpose="ops").text
     audit, ledger = logs(tmp_path)
@@ -217,3 +217,57 @@ def test_bad_key_fails_over_before_any_text(fresh_emulator: Emulator, tmp_path: 
         with pytest.raises(AuthenticationError):
             list(stream)
         stream.close()
+
+
+@pytest.mark.timeout(120)
+def test_leaving_a_loop_without_with_closes_at_once_and_never_hangs(
+    fresh_emulator: Emulator, tmp_path: Path
+) -> None:
+    """`for … : break` with no `with`: the stream is closed and billed when the loop lets go
+    of it (reference counting), not later by the cycle collector — which could run inside the
+    HTTP pool's lock and hang the thread on itself."""
+    settings = emulator_settings(fresh_emulator, tmp_path, "openai")
+    gc.disable()
+    try:
+        with Client(settings) as client:
+            for n in range(1, 41):
+                for _text in client.generate_stream(PROMPT, purpose="ops"):
+                    break
+                assert len(logs(tmp_path)[1]) == n, "billed as soon as the loop let go"
+    finally:
+        gc.enable()
+    threshold = gc.get_threshold()
+    gc.set_threshold(50)  # collect often: a collection inside the pool lock used to hang
+    try:
+        with Client(settings) as client:
+            for _ in range(300):
+                for _text in client.generate_stream(PROMPT, purpose="ops"):
+                    break
+    finally:
+        gc.set_threshold(*threshold)
+    assert len(logs(tmp_path)[1]) == 340
+
+
+def test_response_after_leaving_early_is_the_cancelled_call(
+    fresh_emulator: Emulator, tmp_path: Path
+) -> None:
+    settings = emulator_settings(fresh_emulator, tmp_path, "anthropic")
+    with Client(settings) as client, client.generate_stream(PROMPT, purpose="ops") as stream:
+        first = next(iter(stream))
+    response = stream.response
+    assert response.finish_reason == "cancelled"
+    assert response.text == first
+    assert response.approx_tokens
+    [line] = logs(tmp_path)[1]
+    assert line["request_id"] == response.request_id
+
+
+def test_arguments_generate_stream_does_not_take_are_named(
+    fresh_emulator: Emulator, tmp_path: Path
+) -> None:
+    settings = emulator_settings(fresh_emulator, tmp_path, "gemini")
+    with Client(settings) as client:
+        with pytest.raises(TypeError, match=r"generate_stream\(\).*dedupe \(streams skip dedupe\)"):
+            client.generate_stream(PROMPT, purpose="ops", dedupe=False)  # type: ignore[call-arg]
+        with pytest.raises(TypeError, match=r"generate_stream\(\).*colour"):
+            client.generate_stream(PROMPT, colour="red")  # type: ignore[call-arg]
