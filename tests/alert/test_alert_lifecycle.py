@@ -18,9 +18,8 @@ import redis
 from prometheus_client import REGISTRY
 
 from nexus_llm.alert.anomaly import Thresholds
-from nexus_llm.alert.lifecycle import AlertBook
-from nexus_llm.alert.model import AlertMessage
-from nexus_llm.alert.notify import DeliveryResult, NotifyRouter
+from nexus_llm.alert.lifecycle import BOOK_KEY, AlertBook
+from nexus_llm.alert.notify import NotifyRouter
 from nexus_llm.alert.watch import AnomalyWatch, WatchResult
 from nexus_llm.config import Secret, Settings
 from nexus_llm.observe.audit import iso_ts
@@ -156,6 +155,24 @@ def test_flood_of_runs_sends_one_fired_the_allowed_repeats_and_one_resolved(
     assert all(not post.shape_errors for post in webhook_sink.received())
 
 
+class SlowBookStore:
+    """A store whose alert-book reads take a while: without the run lock, both runs would
+    read the empty book before either wrote it, and both would send."""
+
+    def __init__(self, inner: StateStore) -> None:
+        self._inner = inner
+        self.name = inner.name
+
+    def get(self, key: str) -> bytes | None:
+        value = self._inner.get(key)
+        if key == BOOK_KEY:
+            threading.Event().wait(0.3)
+        return value
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+
 def test_two_runs_at_the_same_moment_send_one_message(
     scene: Scene, webhook_sink: WebhookSink
 ) -> None:
@@ -164,34 +181,24 @@ def test_two_runs_at_the_same_moment_send_one_message(
     results: list[WatchResult] = []
     errors: list[BaseException] = []
 
-    class SlowRouter(NotifyRouter):
-        """Holds the lock long enough for the other run to arrive and wait on it."""
-
-        def deliver(self, message: AlertMessage) -> DeliveryResult:
-            barrier_passed.wait(5)
-            threading.Event().wait(0.3)
-            return super().deliver(message)
-
-    barrier_passed = threading.Event()
-
     def one_run() -> None:
-        router = SlowRouter(slack_url=Secret(webhook_sink.slack_url), teams_url=None)
+        router = NotifyRouter(slack_url=Secret(webhook_sink.slack_url), teams_url=None)
+        store = scene.store_factory()
         watch = AnomalyWatch(
             scene.settings,
             thresholds=SPIKE,
-            store=scene.store_factory(),
+            store=SlowBookStore(store),  # type: ignore[arg-type]
             router=router,
             clock=lambda: scene.now,
         )
         try:
             barrier.wait(5)
-            barrier_passed.set()
             results.append(watch.run())
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
         finally:
             router.close()
-            watch.store.close()
+            store.close()
 
     threads = [threading.Thread(target=one_run) for _ in range(2)]
     for thread in threads:
