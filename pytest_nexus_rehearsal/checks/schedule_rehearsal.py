@@ -40,7 +40,11 @@ def rehearse_schedule(
 ) -> CheckResult:
     """Run every job at each of its ticks in (end - span, end], then check the record."""
     audit = AuditLog(settings.audit_log_path, env=settings.env)
-    log_dir = settings.audit_log_path.parent
+    log_dir = settings.audit_log_path.parent.absolute()  # cron wants absolute paths
+    # A fresh local environment has no ledger until its first call; start it empty, as that
+    # call would, so the monthly report job reports $0.00 instead of "no ledger found".
+    settings.cost_ledger_path.parent.mkdir(parents=True, exist_ok=True)
+    settings.cost_ledger_path.touch(exist_ok=True)
     ticks = sorted(
         (tick, name)
         for name, job in JOBS.items()

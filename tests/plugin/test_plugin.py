@@ -358,6 +358,17 @@ class TestShippedChecklist:
             assert f"{provider}: OK" in row1["evidence"]  # every emulated provider exercised
         assert card["header"]["emulator"] == "yes"  # type: ignore[index]
 
+    def test_day1_alone_with_a_relative_scorecard_path(self, pytester: pytest.Pytester) -> None:
+        """Rows 7 and 8 on their own (no earlier call, so no ledger yet) with the Makefile's
+        relative `--scorecard scorecard.md`: both PASS."""
+        result = pytester.runpytest_subprocess(
+            "--pyargs", "rehearsal_tests", "-m", "day1", "--scorecard", "scorecard.md"
+        )
+        result.assert_outcomes(passed=2, skipped=1)
+        card = scorecard_json(pytester.path / "scorecard.md")
+        assert statuses(card)["7"] == "PASS"
+        assert statuses(card)["8"] == "PASS"
+
     def test_smoke_selection_under_xdist(self, pytester: pytest.Pytester) -> None:
         """`-m smoke -n 2` runs stage A only, on two workers, and still passes row 1."""
         out = pytester.path / "out.md"
