@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import statistics
 import sys
 import tempfile
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from async_throughput import load_litellm  # the sibling script: one LiteLLM loader
 
 from nexus_llm import Client, Settings
 from nexus_llm.emulator import Emulator
@@ -45,23 +45,6 @@ MAX_SECONDS_PER_RUN = 120.0  # a bound on each loop, whatever --calls says
 OPENAI_MODEL = "gpt-4o-mini"
 LITELLM_MISSING = "LiteLLM: not installed (pip install '.[bench]')"
 RAW, BARE, PROTECTED, LITELLM = "raw httpx", "Client, dedupe off", "Client, defaults", "LiteLLM SDK"
-
-
-def load_litellm() -> Any | None:
-    """Import LiteLLM with everything that could leave the machine switched off, or None."""
-    # Read at import: without it LiteLLM downloads its model price map from GitHub.
-    os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
-    try:
-        import litellm
-    except ImportError:
-        return None
-    litellm.telemetry = False
-    litellm.suppress_debug_info = True
-    litellm.callbacks = []
-    litellm.success_callback = []
-    litellm.failure_callback = []
-    litellm.input_callback = []
-    return litellm
 
 
 def timed_calls(call: Callable[[], object], calls: int) -> list[float]:
