@@ -110,10 +110,12 @@ def evaluate(data: WindowData, now: datetime, thresholds: Thresholds) -> list[Ev
 
     open_min = thresholds.breaker_open_min
     open_for: dict[str, float] = {}
+    opened: dict[str, str] = {}
     for provider, trace in data.breakers.items():
         since = _parse_ts(trace.since) if trace.state != "closed" and trace.since else None
         if since is not None:
             open_for[provider] = (now - since).total_seconds() / 60.0
+            opened[provider] = str(trace.since)
     for provider, minutes in sorted(open_for.items()) or [("", 0.0)]:
         results.append(
             Evaluation(
@@ -125,6 +127,7 @@ def evaluate(data: WindowData, now: datetime, thresholds: Thresholds) -> list[Ev
                 window_min=window,
                 firing=bool(provider) and minutes >= open_min,
                 comparison=">=",
+                started=opened.get(provider),
             )
         )
     return results

@@ -118,7 +118,8 @@ class AlertBook:
         for fp, evaluation in firing.items():
             entry = book.get(fp)
             if entry is None:
-                book[fp] = {"since": iso_ts(now), "last_sent": now_s}
+                # A breaker alert dates from the breaker's opening; the others from now.
+                book[fp] = {"since": evaluation.started or iso_ts(now), "last_sent": now_s}
                 due.append(_alert("fired", evaluation, book[fp]))
             elif now_s - float(entry["last_sent"]) >= self.repeat_interval_s:  # type: ignore[arg-type]
                 entry["last_sent"] = now_s

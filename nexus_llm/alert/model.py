@@ -58,6 +58,7 @@ class Evaluation:
     window_min: float
     firing: bool
     comparison: str = ">"  # how value meets threshold when firing: ">" or ">="
+    started: str | None = None  # when the condition began, if the data says (a breaker's open)
 
     @property
     def fingerprint(self) -> str:

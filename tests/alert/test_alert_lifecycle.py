@@ -336,3 +336,16 @@ def test_a_spooled_alert_goes_out_once_in_its_latest_state(
     assert [(a.kind, a.rule) for a in third.message.alerts] == [("fired", "cost_burn")]
     [post] = webhook_sink.received()
     assert str(post.payload).count("LLM cost burn high") >= 1
+
+
+def test_a_breaker_alert_dates_from_the_breaker_opening(
+    scene: Scene, webhook_sink: WebhookSink
+) -> None:
+    opened = START - timedelta(minutes=8)
+    JsonlAppender(scene.settings.audit_log_path).append(
+        {"ts": iso_ts(opened), "event": "breaker_open", "provider": "gemini"}
+    )
+    [alert] = scene.run(webhook_sink).due
+    assert alert.rule == "breaker_open"
+    assert alert.since == iso_ts(opened)
+    assert alert.value == pytest.approx(8.0)
