@@ -21,7 +21,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .config import Settings
 from .errors import ConfigError, MalformedResponseError, NoProviderAvailableError, ProviderError
@@ -31,6 +31,7 @@ from .protect.backoff import RetryPolicy
 from .protect.breaker import BreakerConfig, CircuitBreaker, counts_against_breaker
 from .protect.dedupe import CachedAnswer, DedupeCache, dedupe_key
 from .providers import adapter_for
+from .providers.base import StreamParser
 from .providers.sse import SSEDecoder
 from .state import StateStore
 from .tagging import ResolvedTags
@@ -447,6 +448,7 @@ class CallPipeline:
         started = self._monotonic()
         timeout_s = min(provider_settings.timeout_s, budget_s)
         emitted: list[str] = []
+        parser: StreamParser | None = None
         try:
             opened = yield OpenStream(http_request, timeout_s, name)
             if isinstance(opened, ProviderError):
@@ -477,30 +479,43 @@ class CallPipeline:
             self._attempt_failed(ctx, request, name, model, error, started, attempt)
             if emitted:
                 error.after_output = True
-                self._bill_partial(ctx, request, name, model, "".join(emitted))
+                usage = self._partial_usage(request, "".join(emitted), parser)
+                price = self.prices.price(model, usage)
+                self.recorder.bill(
+                    ctx, provider=name, model=model, usage=usage, approx_tokens=True, price=price
+                )
             raise
         except GeneratorExit:
             # The caller stopped reading: what was generated so far is still billed, once.
-            partial = ProviderReply("".join(emitted), "cancelled", model, None, None)
+            text = "".join(emitted)
+            partial = ProviderReply(text, "cancelled", model, None, None)
             latency_ms = (self._monotonic() - started) * 1000
-            cancelled = self._succeed(ctx, request, name, model, partial, latency_ms, attempt)
+            cancelled = self._succeed(
+                ctx,
+                request,
+                name,
+                model,
+                partial,
+                latency_ms,
+                attempt,
+                estimated=self._partial_usage(request, text, parser),
+            )
             if on_cancel is not None:
                 on_cancel(cancelled)
             raise
         latency_ms = (self._monotonic() - started) * 1000
         return self._succeed(ctx, request, name, model, reply, latency_ms, attempt)
 
-    def _bill_partial(
-        self, ctx: CallContext, request: ChatRequest, provider: str, model: str, text: str
-    ) -> None:
-        usage = Usage(
-            input_tokens=estimate_tokens(request.prompt_text()),
-            output_tokens=estimate_tokens(text),
-        )
-        price = self.prices.price(model, usage)
-        self.recorder.bill(
-            ctx, provider=provider, model=model, usage=usage, approx_tokens=True, price=price
-        )
+    @staticmethod
+    def _partial_usage(request: ChatRequest, text: str, parser: StreamParser | None) -> Usage:
+        """The usage of a stream that ended early: the provider's prompt-side counts when it had
+        sent them, the output estimated from the text the caller received (never less than the
+        provider's own running count)."""
+        known = parser.usage_so_far() if parser is not None else None
+        output = estimate_tokens(text)
+        if known is None or not known.input_tokens:
+            return Usage(input_tokens=estimate_tokens(request.prompt_text()), output_tokens=output)
+        return replace(known, output_tokens=max(known.output_tokens, output))
 
     def _succeed(
         self,
@@ -511,9 +526,13 @@ class CallPipeline:
         reply: ProviderReply,
         latency_ms: float,
         attempt: int,
+        *,
+        estimated: Usage | None = None,
     ) -> Response:
         usage, approx = reply.usage, False
-        if usage is None:
+        if estimated is not None:
+            usage, approx = estimated, True  # a cut-short stream: partly the provider's counts
+        elif usage is None:
             # No usage block: estimate so the ledger still shows a cost, and say so.
             usage = Usage(
                 input_tokens=estimate_tokens(request.prompt_text()),

@@ -181,6 +181,9 @@ class AnthropicStreamParser:
             self._done = True
         return []
 
+    def usage_so_far(self) -> Usage | None:
+        return _usage(self._usage)
+
     def finish(self) -> ProviderReply:
         if not self._done:
             raise MalformedResponseError(

@@ -25,7 +25,7 @@ from ..errors import (
     RateLimitError,
     ServerError,
 )
-from ..types import ChatRequest, HttpReply, HttpRequest, ProviderReply
+from ..types import ChatRequest, HttpReply, HttpRequest, ProviderReply, Usage
 from .sse import SSEEvent
 
 
@@ -43,6 +43,11 @@ class StreamParser(Protocol):
     @property
     def done(self) -> bool:
         """Whether the provider's end marker was seen ([DONE], message_stop, a finishReason)."""
+        ...
+
+    def usage_so_far(self) -> Usage | None:
+        """The usage the stream has carried so far (None: none yet). Before the end its output
+        count may be short of the text already sent: the prompt side is what it is good for."""
         ...
 
     def finish(self) -> ProviderReply:

@@ -174,6 +174,9 @@ class ChatStreamParser:
         self._text.append(text)
         return [text]
 
+    def usage_so_far(self) -> Usage | None:
+        return self._usage
+
     def finish(self) -> ProviderReply:
         if not self._done:
             raise MalformedResponseError(

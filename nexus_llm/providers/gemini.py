@@ -202,6 +202,9 @@ class GeminiStreamParser:
         self._text.append(text)
         return [text]
 
+    def usage_so_far(self) -> Usage | None:
+        return self._usage
+
     def finish(self) -> ProviderReply:
         if self._finish is None:
             raise MalformedResponseError(

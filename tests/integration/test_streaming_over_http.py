@@ -271,3 +271,26 @@ def test_arguments_generate_stream_does_not_take_are_named(
             client.generate_stream(PROMPT, purpose="ops", dedupe=False)  # type: ignore[call-arg]
         with pytest.raises(TypeError, match=r"generate_stream\(\).*colour"):
             client.generate_stream(PROMPT, colour="red")  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("provider", ["gemini", "anthropic"])
+def test_a_cut_stream_bills_the_prompt_tokens_the_provider_already_sent(
+    fresh_emulator: Emulator, tmp_path: Path, provider: str
+) -> None:
+    """Gemini (every chunk) and Anthropic (`message_start`) send the prompt's count before any
+    text: a stream cut short bills that count, and estimates only the output."""
+    settings = emulator_settings(fresh_emulator, tmp_path, provider)
+    with Client(settings) as client:
+        unary = client.generate(PROMPT, purpose="ops")
+        fresh_emulator.inject(provider, "stream_cut", times=1)
+        stream = client.generate_stream(PROMPT, purpose="ops")
+        with pytest.raises(ProviderError):
+            drain(stream, [])
+        stream.close()
+        with client.generate_stream(PROMPT, purpose="ops") as early:
+            next(iter(early))
+    cut, cancelled = logs(tmp_path)[1][1:]
+    for line in (cut, cancelled):
+        assert line["input_tokens"] == unary.usage.input_tokens
+        assert line["approx_tokens"] is True
+    assert early.response.usage.input_tokens == unary.usage.input_tokens
