@@ -507,47 +507,39 @@ BAD_REQUEST: dict[str, tuple[int, dict[str, object], str]] = {
 }
 
 
+RESPX_ERRORS = [
+    *((p, PERMISSION_DENIED[p], PermissionDeniedError) for p in PROVIDERS),
+    *((p, BAD_REQUEST[p], BadRequestError) for p in sorted(BAD_REQUEST)),
+]
+
+
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("provider", PROVIDERS)
-def test_respx_permission_denied(
+@pytest.mark.parametrize(
+    ("provider", "answer", "expected"),
+    RESPX_ERRORS,
+    ids=[f"{p}-{cls.__name__}" for p, _, cls in RESPX_ERRORS],
+)
+def test_respx_error_is_its_class_and_not_retried(
     emulator: Emulator,
     mocked: respx.MockRouter,
     tmp_path: Path,
     provider: str,
+    answer: tuple[int, dict[str, object], str | None],
+    expected: type[ProviderError],
     mode: str,
 ) -> None:
-    """respx: each provider's 403 (GLM: 434/1220) is PermissionDeniedError, not retried."""
-    status, body, code = PERMISSION_DENIED[provider]
+    """respx: each provider's 403 (GLM: 434/1220) is PermissionDeniedError, and a 400 that is
+    not about the key or the model is BadRequestError; neither is retried."""
+    status, body, code = answer
     route = mocked.route().mock(return_value=_reply(status, body))
     settings = emulator_settings(
         emulator, tmp_path, provider, LLM_RETRY_MAX_ATTEMPTS="3", LLM_RETRY_BASE_S="0.01"
     )
     caught, _ = _raise(settings, mode)
-    assert type(caught) is PermissionDeniedError
+    assert type(caught) is expected
     assert (caught.status, caught.provider_code, caught.retryable) == (status, code, False)
     assert route.call_count == 1
-    assert jsonl_lines(settings.audit_log_path)[-1]["error_type"] == "permission_denied"
-
-
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("provider", sorted(BAD_REQUEST))
-def test_respx_bad_request(
-    emulator: Emulator,
-    mocked: respx.MockRouter,
-    tmp_path: Path,
-    provider: str,
-    mode: str,
-) -> None:
-    """respx: a 400 that is not about the key or the model is BadRequestError, not retried."""
-    status, body, code = BAD_REQUEST[provider]
-    route = mocked.route().mock(return_value=_reply(status, body))
-    settings = emulator_settings(
-        emulator, tmp_path, provider, LLM_RETRY_MAX_ATTEMPTS="3", LLM_RETRY_BASE_S="0.01"
-    )
-    caught, _ = _raise(settings, mode)
-    assert type(caught) is BadRequestError
-    assert (caught.status, caught.provider_code, caught.retryable) == (status, code, False)
-    assert route.call_count == 1
+    assert jsonl_lines(settings.audit_log_path)[-1]["error_type"] == expected.error_type
 
 
 # respx — Anthropic usage with a cache write (anthropic.md §4-5): input_tokens is the uncached
