@@ -8,12 +8,16 @@ keep-alive connection, once per provider route:
   (`litellm.completion(model="openai/gpt-4o-mini", api_base=<emulator>/v1, ...)`), so its row
   is compared with raw httpx and the Client on the same wire protocol.
 
-Raw httpx only reads the body; the Client runs the whole pipeline (tags, adapter, parse,
-pricing, audit line, ledger line, breaker), once with dedupe off and once with the defaults
-(dedupe on, SQLite state file, a new prompt each call so none is a cache hit); LiteLLM runs
-its SDK as shipped, with its callbacks and telemetry off and its bundled price map (never the
-one it would fetch from the internet). LiteLLM is optional (`pip install '.[bench]'`): without
-it its row is skipped with a note.
+Raw httpx and raw urllib3 only encode the body and read the answer; the Client runs the whole
+pipeline (tags, adapter, parse, pricing, audit line, ledger line, metrics, breaker), once with
+dedupe off and once with the defaults (dedupe on, SQLite state file, a new prompt each call so
+none is a cache hit), over the sender `http_backend="auto"` picks (urllib3 with the `fast`
+extra), and once more over httpx with dedupe off; LiteLLM runs its SDK as shipped, with its
+callbacks and telemetry off and its bundled price map (never the one it would fetch from the
+internet). The Client's overhead is printed over raw httpx (the bar of the issue) and over raw
+urllib3 (the same library underneath: what the pipeline itself costs). LiteLLM is optional
+(`pip install '.[bench]'`), urllib3 comes with `[fast]`: a missing one's rows are skipped with
+a note.
 
     python benchmarks/client_overhead.py [--calls 2000] [--runs 3] [--provider both]
 
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import statistics
 import sys
 import tempfile
@@ -40,11 +45,14 @@ from async_throughput import load_litellm  # the sibling script: one LiteLLM loa
 
 from nexus_llm import Client, Settings
 from nexus_llm.emulator import Emulator
+from nexus_llm.sync_transports import choose_sync_backend, urllib3_available
 
 MAX_SECONDS_PER_RUN = 120.0  # a bound on each loop, whatever --calls says
 OPENAI_MODEL = "gpt-4o-mini"
 LITELLM_MISSING = "LiteLLM: not installed (pip install '.[bench]')"
-RAW, BARE, PROTECTED, LITELLM = "raw httpx", "Client, dedupe off", "Client, defaults", "LiteLLM SDK"
+RAW, RAW_U3, LITELLM = "raw httpx", "raw urllib3", "LiteLLM SDK"
+BARE, PROTECTED, OVER_HTTPX = "Client, dedupe off", "Client, defaults", "Client/httpx, no dedupe"
+URLLIB3_MISSING = "urllib3: not installed (pip install '.[fast]'): the Client sends over httpx"
 
 
 def timed_calls(call: Callable[[], object], calls: int) -> list[float]:
@@ -83,6 +91,13 @@ def raw_request(emulator: Any, provider: str) -> tuple[str, dict[str, Any], dict
 
 def raw_call(raw: httpx.Client, url: str, body: dict[str, Any], headers: dict[str, str]) -> bytes:
     return raw.post(url, json=body, headers=headers).content
+
+
+def raw_urllib3_call(pool: Any, path: str, body: dict[str, Any], headers: dict[str, str]) -> bytes:
+    """What raw httpx does, over one urllib3 connection pool: encode, send, read the body."""
+    encoded = json.dumps(body).encode()
+    reply = pool.urlopen("POST", path, body=encoded, headers=headers, retries=False)
+    return reply.data  # type: ignore[no-any-return]
 
 
 def settings_for(emulator: Any, provider: str, tmp: str) -> Settings:
@@ -161,7 +176,22 @@ def main() -> int:
 
                 with httpx.Client() as raw:
                     record(RAW, partial(raw_call, raw, url, body, headers))
-                with Client(settings_for(emulator, provider, tmp)) as client:
+                if urllib3_available():
+                    import urllib3
+
+                    parsed = urllib3.util.parse_url(url)
+                    json_headers = headers | {"content-type": "application/json"}
+                    with urllib3.HTTPConnectionPool(parsed.host, parsed.port) as pool:
+                        record(
+                            RAW_U3,
+                            partial(raw_urllib3_call, pool, parsed.request_uri, body, json_headers),
+                        )
+                settings = settings_for(emulator, provider, tmp)
+                with Client(settings, http_backend="httpx") as client:
+                    record(
+                        OVER_HTTPX, lambda: client.generate("ping", purpose="bench", dedupe=False)
+                    )
+                with Client(settings) as client:
                     # The pipeline alone: tags, adapter, pricing, audit and ledger lines, breaker.
                     record(BARE, lambda: client.generate("ping", purpose="bench", dedupe=False))
                     # The defaults: dedupe on (SQLite state file), a new prompt every call so
@@ -182,19 +212,27 @@ def main() -> int:
                     )
     where = "its own process" if args.emulator == "process" else "a thread of this process"
     print(f"{args.calls} sequential calls x {args.runs} runs, emulator on 127.0.0.1 in {where}")
-    print(f"{'route':<8}{'client':<20}{'p50 µs (median of runs)':>26}{'p99 µs':>10}  p50 per run")
+    print(f"{'route':<8}{'client':<26}{'p50 µs (median of runs)':>26}{'p99 µs':>10}  p50 per run")
     medians = {}
     for (provider, name), runs in results.items():
         p50 = statistics.median(r[0] for r in runs) * 1e6
         p99 = statistics.median(r[1] for r in runs) * 1e6
         medians[provider, name] = p50
         per_run = ", ".join(f"{r[0] * 1e6:,.0f}" for r in runs)
-        print(f"{provider:<8}{name:<20}{p50:>26,.0f}{p99:>10,.0f}  {per_run}")
+        print(f"{provider:<8}{name:<26}{p50:>26,.0f}{p99:>10,.0f}  {per_run}")
     for provider in providers:
-        for name in (BARE, PROTECTED, LITELLM):
+        for name in (BARE, PROTECTED, OVER_HTTPX, LITELLM):
             if (provider, name) in medians:
                 over = medians[provider, name] - medians[provider, RAW]
-                print(f"{provider:<8}{name}: {over:+,.0f} µs per call over raw httpx ({provider})")
+                line = f"{provider:<8}{name}: {over:+,.0f} µs per call over raw httpx"
+                if name in (BARE, PROTECTED) and (provider, RAW_U3) in medians:
+                    under = medians[provider, name] - medians[provider, RAW_U3]
+                    line += f", {under:+,.0f} µs over raw urllib3"
+                print(line)
+    backend = choose_sync_backend("auto", transport=None)
+    print(f"Client's sender (http_backend='auto'): {backend}")
+    if not urllib3_available():
+        print(URLLIB3_MISSING)
     if "openai" in providers:
         if litellm is None:
             print(LITELLM_MISSING)

@@ -6,18 +6,14 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Literal, TypedDict, TypeVar, Unpack
+from typing import TYPE_CHECKING, Literal, TypedDict, Unpack
 
 import httpx
 
 from .config import Settings
-from .errors import (
-    BadRequestError,
-    ProviderConnectionError,
-    ProviderError,
-    ProviderTimeoutError,
-)
+from .errors import ProviderError
 from .pipeline import CallOptions, CallPipeline, CallPlan, Outcome, Send, Sleep
+from .sync_transports import SyncBackend, make_sync_sender
 from .tagging import resolve_tags
 from .types import ChatRequest, HttpReply, Message, Response
 
@@ -65,36 +61,6 @@ def _message(item: Message | tuple[str, str]) -> Message:
     if role not in ("user", "assistant"):
         raise ValueError(f"message role {role!r} is invalid: expected 'user' or 'assistant'")
     return Message(role, text)  # type: ignore[arg-type]
-
-
-def _transport_error(
-    exc: httpx.HTTPError | httpx.InvalidURL | UnicodeError, provider: str
-) -> ProviderError:
-    # httpx messages name the failure, not the request; still, keep to the class name and
-    # errno text so no header or URL can slip into a log line.
-    detail = f"{type(exc).__name__}: {exc}"[:200]
-    if isinstance(exc, UnicodeError):
-        # Never echo the text: it may be a header, i.e. the key.
-        return BadRequestError(
-            "the request holds characters HTTP cannot carry (check the key)", provider=provider
-        )
-    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
-        return BadRequestError(f"the provider URL is unusable ({detail})", provider=provider)
-    if isinstance(exc, httpx.TimeoutException):
-        return ProviderTimeoutError(f"no answer in time ({detail})", provider=provider)
-    return ProviderConnectionError(f"connection failed ({detail})", provider=provider)
-
-
-_T = TypeVar("_T")
-
-
-def _loopback_mounts(
-    transport: Callable[..., _T], limits: httpx.Limits | None = None
-) -> dict[str, _T]:
-    """Direct transports for loopback hosts, so HTTP(S)_PROXY never carries emulator traffic
-    (or its key) to a proxy; every other host still honours the proxy variables."""
-    kwargs = {"limits": limits} if limits else {}
-    return {f"all://{host}": transport(**kwargs) for host in ("127.0.0.1", "localhost", "[::1]")}
 
 
 class StreamOptions(TypedDict, total=False):
@@ -175,9 +141,12 @@ class Client(_ClientBase):
 
     Args:
         settings: defaults to `Settings.from_env()`.
-        transport: an httpx transport, e.g. `httpx.MockTransport` in tests.
+        transport: an httpx transport, e.g. `httpx.MockTransport` in tests (implies httpx).
         pipeline: a pre-built pipeline (to inject a store, clocks or a recorder).
         sleep: how to wait between retries (tests pass a fake clock's sleep).
+        http_backend: ``auto`` sends over urllib3 when it is installed (the ``fast`` extra), no
+            `transport` is given and no proxy variable is set, else over httpx; ``urllib3`` or
+            ``httpx`` force one (tests that mock HTTP with respx need ``httpx``).
 
     `generate(..., dedupe=False)` skips dedupe for one call; `dedupe_ttl_s=` sets its TTL.
     """
@@ -189,14 +158,14 @@ class Client(_ClientBase):
         transport: httpx.BaseTransport | None = None,
         pipeline: CallPipeline | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        http_backend: SyncBackend = "auto",
     ) -> None:
         super().__init__(settings, pipeline)
         self._sleep = sleep
-        self._http = httpx.Client(
-            transport=transport,
-            timeout=self.settings.timeout_s,
-            mounts=None if transport else _loopback_mounts(httpx.HTTPTransport),
+        self._sender = make_sync_sender(
+            http_backend, timeout_s=self.settings.timeout_s, transport=transport
         )
+        self._send = self._sender.send
 
     def generate(
         self,
@@ -257,22 +226,8 @@ class Client(_ClientBase):
         plan = self._plan(prompt, stream=True, on_cancel=outcome.keep, **options)
         return StreamingResponse(plan, self, outcome)
 
-    def _send(self, effect: Send) -> HttpReply | ProviderError:
-        req = effect.request
-        try:
-            reply = self._http.request(
-                req.method,
-                req.url,
-                headers=req.headers,
-                content=req.body,
-                timeout=effect.timeout_s,
-            )
-        except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:
-            return _transport_error(exc, effect.provider)
-        return HttpReply(reply.status_code, reply.headers, reply.content)
-
     def close(self) -> None:
-        self._http.close()
+        self._sender.close()
 
     def __enter__(self) -> Client:
         return self

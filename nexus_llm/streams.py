@@ -21,14 +21,13 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
 
-import httpx
-
 from .errors import ProviderError
-from .pipeline import CallPlan, Emit, OpenStream, Outcome, ReadStream, Send, Sleep, StreamOpened
-from .types import HttpReply, Response
+from .pipeline import CallPlan, Emit, OpenStream, Outcome, ReadStream, Send, Sleep
+from .types import Response
 
 if TYPE_CHECKING:
     from .client import AsyncClient, Client
+    from .sync_transports import SyncStreamHandle
 
 
 class AsyncStreamHandle(Protocol):
@@ -108,10 +107,9 @@ class StreamingResponse(_StreamBase):
 def _drive(
     plan: CallPlan, client: Client, outcome_box: StreamOutcome
 ) -> Generator[str, None, None]:
-    http: httpx.Response | None = None
-    chunks: Iterator[bytes] | None = None
-    provider = ""
+    handle: SyncStreamHandle | None = None
     outcome: Outcome = None
+    sender = client._sender
     try:
         while True:
             try:
@@ -123,62 +121,24 @@ def _drive(
             if isinstance(effect, Emit):
                 yield effect.text
             elif isinstance(effect, ReadStream):
-                outcome = _next_chunk(chunks, provider)
+                outcome = handle.read() if handle is not None else b""
                 if outcome == b"" or isinstance(outcome, ProviderError):
-                    _close(http)
-                    http = None
+                    _close(handle)
+                    handle = None
             elif isinstance(effect, OpenStream):
-                provider = effect.provider
-                outcome, http = _open(client, effect)
-                chunks = http.iter_bytes() if http is not None else None
+                outcome, handle = sender.open_stream(effect)
             elif isinstance(effect, Send):
-                outcome = client._send(effect)
+                outcome = sender.send(effect)
             elif isinstance(effect, Sleep):
                 client._sleep(effect.seconds)
     finally:
-        _close(http)
+        _close(handle)
         plan.close()
 
 
-def _open(
-    client: Client, effect: OpenStream
-) -> tuple[StreamOpened | HttpReply | ProviderError, httpx.Response | None]:
-    from .client import _transport_error
-
-    req = effect.request
-    http = client._http
-    try:
-        request = http.build_request(
-            req.method, req.url, headers=req.headers, content=req.body, timeout=effect.timeout_s
-        )
-        response = http.send(request, stream=True)
-    except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:
-        return _transport_error(exc, effect.provider), None
-    if response.status_code == 200:
-        return StreamOpened(200, response.headers), response
-    try:
-        body = response.read()
-    except httpx.HTTPError as exc:
-        return _transport_error(exc, effect.provider), None
-    finally:
-        response.close()
-    return HttpReply(response.status_code, response.headers, body), None
-
-
-def _next_chunk(chunks: Iterator[bytes] | None, provider: str) -> bytes | ProviderError:
-    from .client import _transport_error
-
-    if chunks is None:
-        return b""
-    try:
-        return next(chunks, b"")
-    except httpx.HTTPError as exc:
-        return _transport_error(exc, provider)
-
-
-def _close(http: httpx.Response | None) -> None:
-    if http is not None:
-        http.close()
+def _close(handle: SyncStreamHandle | None) -> None:
+    if handle is not None:
+        handle.close()
 
 
 class AsyncStreamingResponse(_StreamBase):

@@ -13,14 +13,22 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import os
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import httpx
 
-from .client import _loopback_mounts, _transport_error
-from .errors import BadRequestError, ProviderConnectionError, ProviderError, ProviderTimeoutError
+from .errors import ProviderError
+from .http_shared import (
+    carriable,
+    connection_failed,
+    describe,
+    env_proxies_set,
+    httpx_error,
+    loopback_mounts,
+    timed_out,
+    uncarriable,
+    unusable_url,
+)
 from .pipeline import OpenStream, Send, StreamOpened
 from .streams import AsyncStreamHandle
 from .types import HttpReply
@@ -29,8 +37,6 @@ if TYPE_CHECKING:
     import aiohttp
 
 HttpBackend = Literal["auto", "aiohttp", "httpx"]
-
-_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
 
 
 class AsyncSender(Protocol):
@@ -49,12 +55,6 @@ class AsyncSender(Protocol):
 
 def aiohttp_available() -> bool:
     return importlib.util.find_spec("aiohttp") is not None
-
-
-def env_proxies_set(environ: Mapping[str, str] | None = None) -> bool:
-    """Whether HTTP(S)_PROXY / ALL_PROXY (either case) name a proxy."""
-    env = os.environ if environ is None else environ
-    return any(env.get(name) or env.get(name.upper()) for name in _PROXY_VARIABLES)
 
 
 def choose_backend(
@@ -80,13 +80,6 @@ def choose_backend(
     return "httpx"
 
 
-def _uncarriable(provider: str) -> BadRequestError:
-    # Never echo the text: it may be a header, i.e. the key.
-    return BadRequestError(
-        "the request holds characters HTTP cannot carry (check the key)", provider=provider
-    )
-
-
 class HttpxSender:
     """Sends through one `httpx.AsyncClient` (env proxies honoured except for loopback)."""
 
@@ -106,7 +99,7 @@ class HttpxSender:
             transport=transport,
             timeout=timeout_s,
             limits=limits,
-            mounts=None if transport else _loopback_mounts(httpx.AsyncHTTPTransport, limits),
+            mounts=None if transport else loopback_mounts(httpx.AsyncHTTPTransport, limits),
         )
 
     async def send(self, effect: Send) -> HttpReply | ProviderError:
@@ -120,7 +113,7 @@ class HttpxSender:
                 timeout=effect.timeout_s,
             )
         except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:
-            return _transport_error(exc, effect.provider)
+            return httpx_error(exc, effect.provider)
         return HttpReply(reply.status_code, reply.headers, reply.content)
 
     async def open_stream(
@@ -133,13 +126,13 @@ class HttpxSender:
             )
             response = await self._http.send(request, stream=True)
         except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:
-            return _transport_error(exc, effect.provider), None
+            return httpx_error(exc, effect.provider), None
         if response.status_code == 200:
             return StreamOpened(200, response.headers), _HttpxStream(response, effect.provider)
         try:
             body = await response.aread()
         except httpx.HTTPError as exc:
-            return _transport_error(exc, effect.provider), None
+            return httpx_error(exc, effect.provider), None
         finally:
             await response.aclose()
         return HttpReply(response.status_code, response.headers, body), None
@@ -160,7 +153,7 @@ class _HttpxStream:
         try:
             return await anext(self._chunks, b"")
         except httpx.HTTPError as exc:
-            return _transport_error(exc, self._provider)
+            return httpx_error(exc, self._provider)
 
     async def aclose(self) -> None:
         await self._response.aclose()
@@ -214,8 +207,8 @@ class AiohttpSender:
         import aiohttp
 
         req = effect.request
-        if not all(_carriable(k) and _carriable(v) for k, v in req.headers.items()):
-            return _uncarriable(effect.provider)
+        if not carriable(req.headers):
+            return uncarriable(effect.provider)
         session = self._current()
         try:
             async with session.request(
@@ -237,8 +230,8 @@ class AiohttpSender:
         import aiohttp
 
         req = effect.request
-        if not all(_carriable(k) and _carriable(v) for k, v in req.headers.items()):
-            return _uncarriable(effect.provider), None
+        if not carriable(req.headers):
+            return uncarriable(effect.provider), None
         session = self._current()
         try:
             reply = await session.request(
@@ -290,26 +283,22 @@ class _AiohttpStream:
             self._reply.close()
 
 
-def _carriable(text: str) -> bool:
-    return text.isascii() and "\r" not in text and "\n" not in text
-
-
 def aiohttp_error(exc: BaseException, provider: str) -> ProviderError:
-    """The typed error for an aiohttp failure, classed as `_transport_error` does for httpx."""
+    """The typed error for an aiohttp failure, classed as `httpx_error` does for httpx."""
     import aiohttp
 
-    detail = f"{type(exc).__name__}: {exc}"[:200]
+    detail = describe(exc)
     bad_url: tuple[type[BaseException], ...] = (aiohttp.InvalidURL,)
     non_http: Any = getattr(aiohttp, "NonHttpUrlClientError", None)  # aiohttp >= 3.10
     if non_http is not None:
         bad_url += (non_http,)
     if isinstance(exc, bad_url):
-        return BadRequestError(f"the provider URL is unusable ({detail})", provider=provider)
+        return unusable_url(detail, provider)
     if isinstance(exc, UnicodeError):
-        return _uncarriable(provider)
+        return uncarriable(provider)
     if isinstance(exc, TimeoutError):  # ServerTimeoutError and friends subclass it
-        return ProviderTimeoutError(f"no answer in time ({detail})", provider=provider)
-    return ProviderConnectionError(f"connection failed ({detail})", provider=provider)
+        return timed_out(detail, provider)
+    return connection_failed(detail, provider)
 
 
 def make_sender(

@@ -199,10 +199,12 @@ def _drain(stream: Iterable[str], into: list[str]) -> None:
         into.append(text)
 
 
-def _raise(settings: Any, mode: str, **options: Any) -> tuple[ProviderError, list[str]]:
+def _raise(
+    settings: Any, mode: str, *, http_backend: Any = "auto", **options: Any
+) -> tuple[ProviderError, list[str]]:
     """Make one call that must fail; return the error and the text that arrived first."""
     received: list[str] = []
-    with Client(settings) as client:
+    with Client(settings, http_backend=http_backend) as client:
         if mode == "unary":
             with pytest.raises(ProviderError) as caught:
                 client.generate(PROMPT, purpose="matrix", **options)
@@ -416,6 +418,9 @@ def test_openai_json_mode_without_json_is_bad_request(
 # ---------------------------------------------------------------------------------------------
 
 
+RESPX_BACKEND = "httpx"  # respx patches httpx only: the urllib3 sender would pass it by
+
+
 @pytest.fixture
 def mocked() -> Iterator[respx.MockRouter]:
     with respx.mock(assert_all_called=True, assert_all_mocked=True) as router:
@@ -535,7 +540,7 @@ def test_respx_error_is_its_class_and_not_retried(
     settings = emulator_settings(
         emulator, tmp_path, provider, LLM_RETRY_MAX_ATTEMPTS="3", LLM_RETRY_BASE_S="0.01"
     )
-    caught, _ = _raise(settings, mode)
+    caught, _ = _raise(settings, mode, http_backend=RESPX_BACKEND)
     assert type(caught) is expected
     assert (caught.status, caught.provider_code, caught.retryable) == (status, code, False)
     assert route.call_count == 1
@@ -621,7 +626,7 @@ def test_respx_anthropic_cache_write_usage(
     settings = emulator_settings(
         emulator, tmp_path, "anthropic", ANTHROPIC_MODEL="claude-haiku-4-5"
     )
-    with Client(settings) as client:
+    with Client(settings, http_backend=RESPX_BACKEND) as client:
         response = call(client, mode)
     assert response.text == "Hello"
     assert response.usage == Usage(
