@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 import os
 import sqlite3
 import threading
@@ -26,6 +27,12 @@ _UPSERT = (
 # Expired rows are purged when touched; this sweep catches the ones nobody touches again.
 _SWEEP_INTERVAL_S = 60.0
 _BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+# A cached read is trusted this long at most even when no change mark moved: the bound on
+# staleness for a writer that does not move the mark (another tool, a process that died between
+# its commit and the mark). Cooperating writers are seen at once.
+READ_CACHE_MAX_AGE_S = 1.0
+_READ_CACHE_MAX_KEYS = 4096
+_MARK_BYTES = 8
 
 
 class SQLiteStore:
@@ -42,11 +49,19 @@ class SQLiteStore:
     Expiry is measured on `clock`; expired rows are absent, purged when touched and swept about
     once a minute.
 
+    Reads are cached, and the cache is exact: every write transaction, in any process, ends by
+    replacing a random token in a small file beside the database (``<path>-changes``) that each
+    store maps into memory. A `get` whose token has not moved since its last SQL read answers
+    from memory (no file lock, no syscall: the breaker reads its state on every call); a moved
+    token drops the whole cache. Writes always read inside their own transaction, never from
+    the cache. Without the mark file (it cannot be created or mapped) every read goes to SQLite.
+
     Args:
         path: the database file; missing parent folders are created.
         clock: seconds, for TTLs (inject a fake one in tests).
         busy_timeout_s: how long to wait for another process's write before giving up with
             `StoreUnavailableError`.
+        cache_max_age_s: the longest a cached read is trusted without the change mark moving.
 
     Raises:
         StoreUnavailableError: the file cannot be created, opened or written, or is not a
@@ -61,6 +76,7 @@ class SQLiteStore:
         *,
         clock: Callable[[], float] = time.time,
         busy_timeout_s: float = 5.0,
+        cache_max_age_s: float = READ_CACHE_MAX_AGE_S,
     ) -> None:
         self.path = Path(path)
         self._clock = clock
@@ -72,10 +88,38 @@ class SQLiteStore:
         # closing one in the child could checkpoint or remove the WAL the parent still uses.
         self._inherited: list[sqlite3.Connection] = []
         self._conn = self._open()
+        self._changes = _ChangeMark.open(Path(f"{self.path}-changes"))
+        self._cache_max_age_s = cache_max_age_s
+        # (token when filled, monotonic time when filled, key -> (value, expires_at)); replaced
+        # whole, so a thread never sees entries of one token under another.
+        self._cache: tuple[bytes, float, dict[str, tuple[bytes | None, float | None]]] = (
+            b"",
+            float("-inf"),
+            {},
+        )
 
     def get(self, key: str) -> bytes | None:
+        changes = self._changes
+        if changes is None:
+            with self._session() as conn:
+                return self._live(conn, key, self._clock())
+        # The token is read before the SQL read, and writers move it after they commit: any
+        # commit the SQL read missed moves the token after this point.
+        token = changes.read()
+        filled_token, filled_at, entries = self._cache
+        now = time.monotonic()
+        if token != filled_token or now - filled_at >= self._cache_max_age_s:
+            entries = {}
+            self._cache = (token, now, entries)
+        else:
+            hit = entries.get(key)
+            if hit is not None and (hit[1] is None or hit[1] > self._clock()):
+                return hit[0]
         with self._session() as conn:
-            return self._live(conn, key, self._clock())
+            row = self._live_row(conn, key, self._clock())
+        if len(entries) < _READ_CACHE_MAX_KEYS:
+            entries[key] = row
+        return row[0]
 
     def put(self, key: str, value: bytes, *, ttl_s: float | None = None) -> None:
         with self._write() as (conn, now):
@@ -106,6 +150,9 @@ class SQLiteStore:
             return True
 
     def close(self) -> None:
+        changes, self._changes = self._changes, None
+        if changes is not None:
+            changes.close()
         with self._lock:
             self._conn.close()
 
@@ -180,6 +227,8 @@ class SQLiteStore:
                     )
                     self._next_sweep = now + _SWEEP_INTERVAL_S
                 conn.execute("COMMIT")
+                if self._changes is not None:
+                    self._changes.move()
             except BaseException:
                 if conn.in_transaction:
                     with suppress(sqlite3.Error):
@@ -187,19 +236,25 @@ class SQLiteStore:
                 raise
 
     def _live(self, conn: sqlite3.Connection, key: str, now: float) -> bytes | None:
+        return self._live_row(conn, key, now)[0]
+
+    def _live_row(
+        self, conn: sqlite3.Connection, key: str, now: float
+    ) -> tuple[bytes | None, float | None]:
+        """The live value and its expiry; (None, None) when absent or expired (then purged)."""
         row = conn.execute(
             "SELECT value, expires_at FROM nexus_state WHERE key = ?", (key,)
         ).fetchone()
         if row is None:
-            return None
+            return None, None
         value, expires_at = row
         if expires_at is not None and expires_at <= now:
             # The condition keeps a value another process has just renewed.
             conn.execute(
                 "DELETE FROM nexus_state WHERE key = ? AND expires_at <= ?", (key, expires_at)
             )
-            return None
-        return bytes(value)
+            return None, None
+        return bytes(value), expires_at
 
     def _after_fork(self) -> None:
         self._inherited.append(self._conn)
@@ -210,6 +265,43 @@ class SQLiteStore:
     def _unavailable(self, reason: str) -> StoreUnavailableError:
         reason = " ".join(reason.split()) or "unknown error"
         return StoreUnavailableError(f"state store {self.path}: {reason}")
+
+
+class _ChangeMark:
+    """A random token in a file beside the database, mapped into every store's memory."""
+
+    __slots__ = ("_map",)
+
+    def __init__(self, mapped: mmap.mmap) -> None:
+        self._map = mapped
+
+    @classmethod
+    def open(cls, path: Path) -> _ChangeMark | None:
+        """The mark at `path` (created if missing), or None when it cannot be made or mapped:
+        the store then reads SQLite every time."""
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        except OSError:
+            return None
+        try:
+            if os.fstat(fd).st_size < _MARK_BYTES:
+                os.ftruncate(fd, _MARK_BYTES)  # size only: racing creators agree
+            return cls(mmap.mmap(fd, _MARK_BYTES, mmap.MAP_SHARED))
+        except (OSError, ValueError):
+            return None
+        finally:
+            os.close(fd)
+
+    def read(self) -> bytes:
+        return self._map[:_MARK_BYTES]
+
+    def move(self) -> None:
+        # Random, not a counter: two writers racing cannot land on a value a reader has seen;
+        # from the OS, not a seeded generator, which forked processes would share.
+        self._map[:_MARK_BYTES] = os.urandom(_MARK_BYTES)
+
+    def close(self) -> None:
+        self._map.close()
 
 
 def _expiry(now: float, ttl_s: float | None) -> float | None:

@@ -1,0 +1,131 @@
+"""The sync senders: which one `Client` picks, and how urllib3 failures are typed."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+
+import httpx
+import pytest
+
+from nexus_llm import sync_transports
+from nexus_llm.errors import BadRequestError, ProviderConnectionError, ProviderTimeoutError
+from nexus_llm.pipeline import Send
+from nexus_llm.sync_transports import (
+    HttpxSyncSender,
+    Urllib3Sender,
+    choose_sync_backend,
+    make_sync_sender,
+    urllib3_error,
+)
+from nexus_llm.types import HttpRequest
+
+urllib3 = pytest.importorskip("urllib3")
+u3 = urllib3.exceptions
+
+SECRET = "sk-very-secret-key"
+
+
+@pytest.fixture(autouse=True)
+def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+def _send(url: str, headers: dict[str, str] | None = None) -> Send:
+    request = HttpRequest("POST", url, headers or {"x-goog-api-key": SECRET}, b"{}")
+    return Send(request=request, timeout_s=2.0, provider="gemini")
+
+
+class TestChooseSyncBackend:
+    def test_auto_prefers_urllib3(self) -> None:
+        """With urllib3 installed, no transport and no proxy, auto sends over urllib3."""
+        assert choose_sync_backend("auto", transport=None) == "urllib3"
+        assert isinstance(make_sync_sender("auto", timeout_s=1, transport=None), Urllib3Sender)
+
+    def test_an_httpx_transport_means_httpx(self) -> None:
+        """An injected httpx transport (tests' MockTransport) keeps the httpx sender."""
+        mock = httpx.MockTransport(lambda request: httpx.Response(200))
+        assert choose_sync_backend("auto", transport=mock) == "httpx"
+        assert isinstance(make_sync_sender("auto", timeout_s=1, transport=mock), HttpxSyncSender)
+
+    def test_proxy_variables_mean_httpx(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Proxy variables set: auto uses httpx, which honours them for non-loopback hosts."""
+        monkeypatch.setenv("https_proxy", "http://proxy.invalid:3128")
+        assert choose_sync_backend("auto", transport=None) == "httpx"
+
+    def test_without_urllib3_auto_falls_back(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """When urllib3 is not importable, auto uses httpx and a forced urllib3 says why."""
+        monkeypatch.setattr(sync_transports, "urllib3_available", lambda: False)
+        assert choose_sync_backend("auto", transport=None) == "httpx"
+        with pytest.raises(ValueError, match=r"\[fast\]"):
+            choose_sync_backend("urllib3", transport=None)
+
+    def test_explicit_choices(self) -> None:
+        """httpx and urllib3 are kept as asked; anything else is refused by name."""
+        assert choose_sync_backend("httpx", transport=None) == "httpx"
+        assert choose_sync_backend("urllib3", transport=None) == "urllib3"
+        with pytest.raises(ValueError, match="'curl'"):
+            choose_sync_backend("curl", transport=None)  # type: ignore[arg-type]
+        mock = httpx.MockTransport(lambda request: httpx.Response(200))
+        with pytest.raises(ValueError, match="transport"):
+            choose_sync_backend("urllib3", transport=mock)
+
+
+class TestUrllib3Errors:
+    @pytest.mark.parametrize(
+        ("exc", "error"),
+        [
+            (u3.ConnectTimeoutError(None, "connect timed out"), ProviderTimeoutError),
+            (u3.ReadTimeoutError(None, "/v1", "read timed out"), ProviderTimeoutError),
+            (TimeoutError(), ProviderTimeoutError),
+            (ConnectionRefusedError(111, "refused"), ProviderConnectionError),
+            (u3.NewConnectionError(None, "refused"), ProviderConnectionError),
+            (
+                u3.NameResolutionError("nowhere.invalid", None, socket.gaierror()),
+                ProviderConnectionError,
+            ),
+            (
+                u3.ProtocolError("Connection aborted.", ConnectionResetError(104, "reset")),
+                ProviderConnectionError,
+            ),
+            (u3.IncompleteRead(10, 90), ProviderConnectionError),
+            (u3.SSLError("certificate verify failed"), ProviderConnectionError),
+            (http.client.RemoteDisconnected("closed"), ProviderConnectionError),
+            (ConnectionResetError(104, "reset"), ProviderConnectionError),
+            (u3.LocationParseError("http://host:notaport"), BadRequestError),
+            (u3.URLSchemeUnknown("ftp"), BadRequestError),
+        ],
+    )
+    def test_each_failure_has_its_type(self, exc: BaseException, error: type) -> None:
+        """urllib3 failures map to the same typed errors as httpx's and aiohttp's do."""
+        mapped = urllib3_error(exc, "gemini")
+        assert type(mapped) is error
+        assert mapped.provider == "gemini"
+
+    def test_a_bug_of_ours_is_not_a_network_error(self) -> None:
+        """Anything that is not a transport failure surfaces as itself."""
+        with pytest.raises(TypeError):
+            urllib3_error(TypeError("a bug"), "gemini")
+
+    @pytest.mark.parametrize("url", ["http://host:notaport/v1", "ftp://127.0.0.1/v1", "no-scheme"])
+    def test_unusable_url_is_a_bad_request(self, url: str) -> None:
+        """A URL urllib3 cannot use comes back as BadRequestError, without a request sent."""
+        sender = Urllib3Sender()
+        try:
+            assert type(sender.send(_send(url))) is BadRequestError
+        finally:
+            sender.close()
+
+    @pytest.mark.parametrize("bad", ["clé", "a\r\nX-Injected: 1"])
+    def test_uncarriable_header_is_refused_without_echo(self, bad: str) -> None:
+        """A header value HTTP cannot carry is a BadRequestError that never repeats it."""
+        sender = Urllib3Sender()
+        try:
+            error = sender.send(_send("http://127.0.0.1:9/", {"x-goog-api-key": bad}))
+        finally:
+            sender.close()
+        assert isinstance(error, BadRequestError)
+        assert bad not in str(error)
+        assert "X-Injected" not in str(error)
