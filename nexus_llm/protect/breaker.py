@@ -43,6 +43,9 @@ class Admission(NamedTuple):
     clean: bool = False
 
 
+_ALLOWED_CLEAN = Admission("allowed", "", True)
+
+
 TransitionSink = Callable[[str, dict[str, object]], None]
 
 
@@ -104,6 +107,17 @@ class CircuitBreaker:
         self._config = config
         self._emit = on_transition
         self._clock = clock
+        self._last: tuple[bytes | None, BreakerState] = (None, BreakerState())
+
+    def _decode(self, raw: bytes) -> BreakerState:
+        """`BreakerState.decode`, remembering the last answer: the state read on every call is
+        almost always the one read on the call before."""
+        last_raw, last_state = self._last
+        if raw == last_raw:
+            return last_state
+        state = BreakerState.decode(raw)
+        self._last = (raw, state)
+        return state
 
     def current(self) -> BreakerState:
         return BreakerState.decode(self._store.get(self._key))
@@ -112,7 +126,9 @@ class CircuitBreaker:
         """Whether a call may go to the provider now; the second item says why not."""
         for _ in range(_CAS_TRIES):
             raw = self._store.get(self._key)
-            st = BreakerState.decode(raw)
+            if raw is None:
+                return _ALLOWED_CLEAN  # never written, or reset: closed, nothing to forget
+            st = self._decode(raw)
             now = self._clock()
             if st.state == CLOSED:
                 return Admission("allowed", "", st.failures == 0 and st.window_failures == 0)

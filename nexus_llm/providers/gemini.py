@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -90,7 +91,7 @@ class GeminiAdapter:
         api_key = settings.api_key.reveal() if settings.api_key else ""
         return HttpRequest(
             method="POST",
-            url=f"{settings.base_url}/v1beta/models/{quote(model, safe='.-_')}{method}",
+            url=f"{settings.base_url}/v1beta/models/{_model_path(model)}{method}",
             headers={"x-goog-api-key": api_key, "content-type": "application/json", **headers},
             body=compact_json(body),
         )
@@ -243,6 +244,12 @@ def _has_finish(data: dict[str, object]) -> bool:
 
 def _is(detail: dict[str, object], kind: str) -> bool:
     return detail.get("@type") == _TYPE_PREFIX + kind
+
+
+@functools.lru_cache(maxsize=256)
+def _model_path(model: str) -> str:
+    """The model's name as a URL path segment (a few names, quoted once each)."""
+    return quote(model, safe=".-_")
 
 
 def _candidate_text(data: dict[str, object]) -> str:
