@@ -9,6 +9,7 @@ header or a URL's query: either may hold the key.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
@@ -17,6 +18,10 @@ import httpx
 from .errors import BadRequestError, ProviderConnectionError, ProviderError, ProviderTimeoutError
 
 _PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
+# RFC 9110 field names (tokens) and values (visible ASCII, spaces and tabs inside only): what
+# h11 accepts; http.client and aiohttp are laxer, so every sender checks the same way first.
+_FIELD_NAME = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+_FIELD_VALUE = re.compile(r"[\x20-\x7e\t]*")
 _T = TypeVar("_T")
 
 
@@ -36,16 +41,15 @@ def loopback_mounts(
 
 
 def carriable(headers: Mapping[str, str]) -> bool:
-    """Whether every header name and value is plain ASCII on one line (what HTTP/1.1 can
-    carry as given); the libraries that check later would quote the offending value."""
+    """Whether every header is a valid HTTP/1.1 field as given: a token name, and a value of
+    visible ASCII with no control character and no space or tab at either end. The libraries
+    that check later would quote the offending value — the key — in their error."""
     return all(
-        name.isascii() and value.isascii() and not _breaks_line(name) and not _breaks_line(value)
+        _FIELD_NAME.fullmatch(name) is not None
+        and _FIELD_VALUE.fullmatch(value) is not None
+        and value == value.strip(" \t")
         for name, value in headers.items()
     )
-
-
-def _breaks_line(text: str) -> bool:
-    return "\r" in text or "\n" in text
 
 
 def uncarriable(provider: str) -> BadRequestError:
@@ -80,6 +84,9 @@ def httpx_error(
     # errno text so no header or URL can slip into a log line.
     if isinstance(exc, UnicodeError):
         return uncarriable(provider)
+    if isinstance(exc, httpx.LocalProtocolError):
+        # h11's own refusals quote what they refused (a header value: the key); keep the class.
+        return connection_failed(type(exc).__name__, provider)
     detail = describe(exc)
     if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
         return unusable_url(detail, provider)

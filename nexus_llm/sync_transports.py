@@ -18,7 +18,9 @@ from __future__ import annotations
 import importlib.util
 import ssl
 import threading
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Literal, Protocol
+from urllib.parse import unquote
 
 import httpx
 
@@ -122,6 +124,8 @@ class HttpxSyncSender:
 
     def send(self, effect: Send) -> HttpReply | ProviderError:
         req = effect.request
+        if not carriable(req.headers):
+            return uncarriable(effect.provider)
         try:
             reply = self._http.request(
                 req.method,
@@ -138,6 +142,8 @@ class HttpxSyncSender:
         self, effect: OpenStream
     ) -> tuple[StreamOpened | HttpReply | ProviderError, SyncStreamHandle | None]:
         req = effect.request
+        if not carriable(req.headers):
+            return uncarriable(effect.provider), None
         try:
             request = self._http.build_request(
                 req.method, req.url, headers=req.headers, content=req.body, timeout=effect.timeout_s
@@ -190,8 +196,9 @@ class Urllib3Sender:
 
     def __init__(self) -> None:
         self._pools: dict[tuple[str, str, int | None], urllib3.HTTPConnectionPool] = {}
-        # url -> (pool, path): a provider calls the same few URLs; parse each once.
-        self._routes: dict[str, tuple[urllib3.HTTPConnectionPool, str]] = {}
+        # url -> (pool, path, headers the URL implies): a provider calls the same few URLs;
+        # parse each once.
+        self._routes: dict[str, _Route] = {}
         self._timeouts: dict[float, urllib3.Timeout] = {}
         self._lock = threading.Lock()
         self._ssl: ssl.SSLContext | None = None
@@ -225,12 +232,12 @@ class Urllib3Sender:
         req = effect.request
         if not carriable(req.headers):
             raise UnicodeError("uncarriable header")  # classed without quoting the header
-        pool, path = self._route(req.url)
+        pool, path, implied = self._route(req.url)
         return pool.urlopen(
             req.method,
             path,
             body=req.body,
-            headers=_DEFAULT_HEADERS | dict(req.headers),
+            headers=_with_defaults(req.headers, implied),
             retries=False,
             redirect=False,
             assert_same_host=False,
@@ -246,19 +253,25 @@ class Urllib3Sender:
         for pool in pools:
             pool.close()
 
-    def _route(self, url: str) -> tuple[urllib3.HTTPConnectionPool, str]:
+    def _route(self, url: str) -> _Route:
         found = self._routes.get(url)
         if found is not None:
             return found
         from urllib3.exceptions import URLSchemeUnknown
-        from urllib3.util import parse_url
+        from urllib3.util import make_headers, parse_url
 
         parsed = parse_url(url)
         scheme = (parsed.scheme or "").lower()
         if scheme not in ("http", "https") or not parsed.host:
             raise URLSchemeUnknown(scheme or "none")
         pool = self._pool(scheme, parsed.host, parsed.port)
-        found = (pool, parsed.request_uri)
+        # user:password@ in a base URL is Basic auth, and replaces any authorization header —
+        # as httpx does it, so both senders send the same request.
+        implied = dict(_DEFAULT_HEADERS)
+        if parsed.auth:
+            credentials = make_headers(basic_auth=unquote(parsed.auth))
+            implied |= {name.lower(): value for name, value in credentials.items()}
+        found = (pool, parsed.request_uri, implied)
         with self._lock:
             if len(self._routes) < _ROUTES_KEPT:
                 self._routes[url] = found
@@ -292,6 +305,22 @@ class Urllib3Sender:
             if len(self._timeouts) < _ROUTES_KEPT:
                 self._timeouts[seconds] = timeout
         return timeout
+
+
+_Route = tuple["urllib3.HTTPConnectionPool", str, dict[str, str]]
+
+
+def _with_defaults(headers: Mapping[str, str], implied: dict[str, str]) -> dict[str, str]:
+    """The request's headers, plus each default it does not set (names compared as HTTP
+    compares them, without case); credentials from the URL replace its authorization."""
+    if "authorization" in implied:
+        headers = {name: v for name, v in headers.items() if name.lower() != "authorization"}
+    merged = dict(headers)
+    given = {name.lower() for name in headers}
+    for name, value in implied.items():
+        if name not in given:
+            merged[name] = value
+    return merged
 
 
 class _Urllib3Stream:

@@ -104,6 +104,8 @@ class HttpxSender:
 
     async def send(self, effect: Send) -> HttpReply | ProviderError:
         req = effect.request
+        if not carriable(req.headers):
+            return uncarriable(effect.provider)
         try:
             reply = await self._http.request(
                 req.method,
@@ -120,6 +122,8 @@ class HttpxSender:
         self, effect: OpenStream
     ) -> tuple[StreamOpened | HttpReply | ProviderError, AsyncStreamHandle | None]:
         req = effect.request
+        if not carriable(req.headers):
+            return uncarriable(effect.provider), None
         try:
             request = self._http.build_request(
                 req.method, req.url, headers=req.headers, content=req.body, timeout=effect.timeout_s

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import mmap
 import os
 import sqlite3
 import threading
@@ -50,11 +49,12 @@ class SQLiteStore:
     once a minute.
 
     Reads are cached, and the cache is exact: every write transaction, in any process, ends by
-    replacing a random token in a small file beside the database (``<path>-changes``) that each
-    store maps into memory. A `get` whose token has not moved since its last SQL read answers
-    from memory (no file lock, no syscall: the breaker reads its state on every call); a moved
-    token drops the whole cache. Writes always read inside their own transaction, never from
-    the cache. Without the mark file (it cannot be created or mapped) every read goes to SQLite.
+    replacing a random token in a small file beside the database (``<path>-changes``, named
+    after the real file, with the database's permissions). A `get` whose token has not moved
+    since its last SQL read answers from memory (one 8-byte read, no file lock: the breaker
+    reads its state on every call); a moved token drops the whole cache. Writes always read
+    inside their own transaction, never from the cache. A store that cannot open the mark reads
+    SQLite every time, and its writes reach the others' caches within `cache_max_age_s`.
 
     Args:
         path: the database file; missing parent folders are created.
@@ -88,7 +88,7 @@ class SQLiteStore:
         # closing one in the child could checkpoint or remove the WAL the parent still uses.
         self._inherited: list[sqlite3.Connection] = []
         self._conn = self._open()
-        self._changes = _ChangeMark.open(Path(f"{self.path}-changes"))
+        self._changes = _ChangeMark.open(self.path)
         self._cache_max_age_s = cache_max_age_s
         # (token when filled, monotonic time when filled, key -> (value, expires_at)); replaced
         # whole, so a thread never sees entries of one token under another.
@@ -105,7 +105,13 @@ class SQLiteStore:
                 return self._live(conn, key, self._clock())
         # The token is read before the SQL read, and writers move it after they commit: any
         # commit the SQL read missed moves the token after this point.
-        token = changes.read()
+        try:
+            token = changes.read()
+        except OSError:  # closed meanwhile, or the file is gone: SQLite decides
+            token = None
+        if token is None:
+            with self._session() as conn:
+                return self._live(conn, key, self._clock())
         filled_token, filled_at, entries = self._cache
         now = time.monotonic()
         if token != filled_token or now - filled_at >= self._cache_max_age_s:
@@ -150,10 +156,10 @@ class SQLiteStore:
             return True
 
     def close(self) -> None:
-        changes, self._changes = self._changes, None
-        if changes is not None:
-            changes.close()
-        with self._lock:
+        with self._lock:  # writes move the mark under this lock: none is moving it now
+            changes, self._changes = self._changes, None
+            if changes is not None:
+                changes.close()
             self._conn.close()
 
     def _open(self) -> sqlite3.Connection:
@@ -268,40 +274,45 @@ class SQLiteStore:
 
 
 class _ChangeMark:
-    """A random token in a file beside the database, mapped into every store's memory."""
+    """A random token in a file beside the database, read and replaced with one syscall each.
 
-    __slots__ = ("_map",)
+    Plain pread/pwrite rather than a memory map: a mapped file that someone truncates kills
+    the process with SIGBUS on the next read; a short read is just a new token.
+    """
 
-    def __init__(self, mapped: mmap.mmap) -> None:
-        self._map = mapped
+    __slots__ = ("_fd",)
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
 
     @classmethod
-    def open(cls, path: Path) -> _ChangeMark | None:
-        """The mark at `path` (created if missing), or None when it cannot be made or mapped:
-        the store then reads SQLite every time."""
+    def open(cls, database: Path) -> _ChangeMark | None:
+        """The mark of `database` (created if missing), or None when there is no file to mark
+        or the mark cannot be opened: the store then reads SQLite every time."""
+        if str(database) in ("", ":memory:") or str(database).startswith("file:"):
+            return None
+        real = os.path.realpath(database)  # a symlinked path marks the file it points at
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+            mode = os.stat(real).st_mode & 0o666  # whoever may write the database, the mark
+        except OSError:
+            mode = 0o640
+        try:
+            fd = os.open(f"{real}-changes", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, mode)
         except OSError:
             return None
-        try:
-            if os.fstat(fd).st_size < _MARK_BYTES:
-                os.ftruncate(fd, _MARK_BYTES)  # size only: racing creators agree
-            return cls(mmap.mmap(fd, _MARK_BYTES, mmap.MAP_SHARED))
-        except (OSError, ValueError):
-            return None
-        finally:
-            os.close(fd)
+        return cls(fd)
 
     def read(self) -> bytes:
-        return self._map[:_MARK_BYTES]
+        return os.pread(self._fd, _MARK_BYTES, 0)
 
     def move(self) -> None:
         # Random, not a counter: two writers racing cannot land on a value a reader has seen;
         # from the OS, not a seeded generator, which forked processes would share.
-        self._map[:_MARK_BYTES] = os.urandom(_MARK_BYTES)
+        with suppress(OSError):  # the commit stands; readers' age bound covers it
+            os.pwrite(self._fd, os.urandom(_MARK_BYTES), 0)
 
     def close(self) -> None:
-        self._map.close()
+        os.close(self._fd)
 
 
 def _expiry(now: float, ttl_s: float | None) -> float | None:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sqlite3
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 
-from nexus_llm.state import SQLiteStore
+from nexus_llm.state import SQLiteStore, StoreUnavailableError
 from tests.support import FakeClock
 
 FOREVER = 3600.0  # a cache age no test reaches: only the change mark can drop an entry
@@ -141,3 +145,94 @@ def test_without_a_mark_every_read_goes_to_sqlite(db_path: Path) -> None:
         assert store.get("k") == b"after"
     finally:
         store.close()
+
+
+def test_a_store_opened_through_a_symlink_marks_the_real_file(tmp_path: Path) -> None:
+    """The mark is named after the file the path leads to: a writer through a symlink reaches
+    the reader's cache like any other."""
+    real = tmp_path / "state.db"
+    reader = SQLiteStore(real, cache_max_age_s=FOREVER)
+    alias = tmp_path / "alias.db"
+    alias.symlink_to(real)
+    writer = SQLiteStore(alias, cache_max_age_s=FOREVER)
+    try:
+        writer.put("k", b"old")
+        assert reader.get("k") == b"old"
+        writer.put("k", b"new")
+        assert reader.get("k") == b"new"
+    finally:
+        writer.close()
+        reader.close()
+
+
+def test_reads_racing_close_raise_only_store_errors(tmp_path: Path) -> None:
+    """Threads reading while the store is closed see StoreUnavailableError, nothing rawer."""
+    escaped: list[BaseException] = []
+
+    def hammer(store: SQLiteStore, started: threading.Event) -> None:
+        started.set()
+        while True:
+            try:
+                store.get("k")
+            except StoreUnavailableError:
+                return
+            except BaseException as exc:  # collected: any other error fails the test
+                escaped.append(exc)
+                return
+
+    for n in range(50):
+        store = SQLiteStore(tmp_path / f"s{n}.db")
+        store.put("k", b"v")
+        started = threading.Event()
+        threads = [threading.Thread(target=hammer, args=(store, started)) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        started.wait(10)
+        store.close()
+        for thread in threads:
+            thread.join(10)
+    assert escaped == []
+
+
+def test_an_in_memory_store_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = SQLiteStore(":memory:")
+    store.put("k", b"v")
+    assert store.get("k") == b"v"
+    store.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_truncated_mark_is_a_change_not_a_crash(tmp_path: Path) -> None:
+    """Someone empties the mark file: the next read re-reads SQLite (no SIGBUS, as a memory
+    map would give), and the next write restores it."""
+    code = (
+        "import os\n"
+        "from nexus_llm.state import SQLiteStore\n"
+        "s = SQLiteStore('state.db', cache_max_age_s=3600); s.put('k', b'v')\n"
+        "assert s.get('k') == b'v'\n"
+        "os.truncate('state.db-changes', 0)\n"
+        "assert s.get('k') == b'v'\n"
+        "s.put('k', b'w')\n"
+        "assert s.get('k') == b'w' and os.path.getsize('state.db-changes') == 8\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, timeout=60)
+    assert done.returncode == 0
+
+
+def test_the_mark_has_the_databases_permissions(db_path: Path) -> None:
+    """Whoever may write the database may move the mark (a group-writable database gets a
+    group-writable mark), or their writes would reach others only through the age bound."""
+    SQLiteStore(db_path).close()
+    db_path.chmod(0o664)
+    Path(f"{db_path}-changes").unlink()
+    SQLiteStore(db_path).close()
+    assert Path(f"{db_path}-changes").stat().st_mode & 0o777 == 0o664 & ~_umask()
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current

@@ -13,12 +13,14 @@ from nexus_llm.errors import BadRequestError, ProviderConnectionError, ProviderT
 from nexus_llm.pipeline import Send
 from nexus_llm.sync_transports import (
     HttpxSyncSender,
+    SyncSender,
     Urllib3Sender,
     choose_sync_backend,
     make_sync_sender,
     urllib3_error,
 )
-from nexus_llm.types import HttpRequest
+from nexus_llm.types import HttpReply, HttpRequest
+from tests.raw_http_server import RawServer
 
 urllib3 = pytest.importorskip("urllib3")
 u3 = urllib3.exceptions
@@ -129,3 +131,56 @@ class TestUrllib3Errors:
         assert isinstance(error, BadRequestError)
         assert bad not in str(error)
         assert "X-Injected" not in str(error)
+
+
+OK_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"
+
+
+def _senders() -> list[SyncSender]:
+    return [HttpxSyncSender(timeout_s=2.0), Urllib3Sender()]
+
+
+@pytest.mark.parametrize("key", [SECRET + " ", " " + SECRET, SECRET + "\x00", SECRET + "\t"])
+def test_no_sender_quotes_a_key_http_cannot_carry(key: str) -> None:
+    """A key with a space or tab at an end, or a control character, is refused by every sender
+    before it is sent — h11 would have quoted it in its error."""
+    for sender in _senders():
+        with RawServer([OK_ANSWER, OK_ANSWER]) as server:
+            try:
+                result = sender.send(_send(server.url + "/v1", {"x-goog-api-key": key}))
+            finally:
+                sender.close()
+            assert isinstance(result, BadRequestError), type(sender).__name__
+            assert SECRET not in str(result)
+            assert server.requests == []
+
+
+def test_url_credentials_are_basic_auth_on_both_senders() -> None:
+    """user:password@ in a base URL is sent as Basic auth by urllib3 as by httpx (percent-
+    escapes decoded), replacing an authorization header the request sets, as httpx does."""
+    for sender in _senders():
+        with RawServer([OK_ANSWER, OK_ANSWER]) as server:
+            base = server.url.replace("http://", "http://gate%40user:pw@")
+            try:
+                assert isinstance(sender.send(_send(base + "/v1", {})), HttpReply)
+                explicit = {"Authorization": "Bearer mine"}
+                assert isinstance(sender.send(_send(base + "/v1", explicit)), HttpReply)
+            finally:
+                sender.close()
+        implied, given = (request.lower() for request in server.requests)
+        assert b"\r\nauthorization: basic z2f0zub1c2vyonb3\r\n" in implied  # gate@user:pw
+        assert given.count(b"\r\nauthorization:") == 1
+        assert b"\r\nauthorization: basic z2f0zub1c2vyonb3\r\n" in given
+
+
+def test_defaults_never_duplicate_a_header_the_request_sets() -> None:
+    """A request's own Accept (any case) replaces the default one, never joins it."""
+    with RawServer([OK_ANSWER]) as server:
+        sender = Urllib3Sender()
+        try:
+            sender.send(_send(server.url + "/v1", {"Accept": "text/event-stream"}))
+        finally:
+            sender.close()
+    [request] = server.requests
+    assert request.lower().count(b"\r\naccept:") == 1
+    assert b"text/event-stream" in request
