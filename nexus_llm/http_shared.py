@@ -31,6 +31,28 @@ def env_proxies_set(environ: Mapping[str, str] | None = None) -> bool:
     return any(env.get(name) or env.get(name.upper()) for name in _PROXY_VARIABLES)
 
 
+def resolve_backend(backend: str, *, fast: str, fast_available: bool, transport_given: bool) -> str:
+    """Which library a client sends over: ``httpx``, or `fast` (urllib3 for `Client`, aiohttp
+    for `AsyncClient`). ``auto`` picks `fast` when it is installed, no httpx transport is
+    injected and no proxy variable is set (the fast senders never use a proxy; httpx honours
+    them for every host but loopback). An explicit choice is kept, or refused saying why."""
+    if backend == "httpx":
+        return "httpx"
+    if backend == fast:
+        if transport_given:
+            raise ValueError(f"http_backend={fast!r} cannot use an httpx transport= as well")
+        if not fast_available:
+            raise ValueError(
+                f"http_backend={fast!r} needs {fast}: pip install 'pytest-nexus-rehearsal[fast]'"
+            )
+        return fast
+    if backend != "auto":
+        raise ValueError(f"http_backend={backend!r} is invalid: expected auto, {fast} or httpx")
+    if not transport_given and fast_available and not env_proxies_set():
+        return fast
+    return "httpx"
+
+
 def loopback_mounts(
     transport: Callable[..., _T], limits: httpx.Limits | None = None
 ) -> dict[str, _T]:

@@ -29,9 +29,9 @@ from .http_shared import (
     carriable,
     connection_failed,
     describe,
-    env_proxies_set,
     httpx_error,
     loopback_mounts,
+    resolve_backend,
     timed_out,
     uncarriable,
     unusable_url,
@@ -83,23 +83,14 @@ def urllib3_available() -> bool:
 def choose_sync_backend(
     backend: SyncBackend, *, transport: httpx.BaseTransport | None
 ) -> Literal["urllib3", "httpx"]:
-    """Resolve ``auto``: urllib3 when importable, no httpx transport is injected and no proxy
-    variable is set. An explicit choice is kept; ``urllib3`` without urllib3 is an error."""
-    if backend == "httpx":
-        return "httpx"
-    if backend == "urllib3":
-        if transport is not None:
-            raise ValueError("http_backend='urllib3' cannot use an httpx transport= as well")
-        if not urllib3_available():
-            raise ValueError(
-                "http_backend='urllib3' needs urllib3: pip install 'pytest-nexus-rehearsal[fast]'"
-            )
-        return "urllib3"
-    if backend != "auto":
-        raise ValueError(f"http_backend={backend!r} is invalid: expected auto, urllib3 or httpx")
-    if transport is None and urllib3_available() and not env_proxies_set():
-        return "urllib3"
-    return "httpx"
+    """Resolve ``auto`` (see `resolve_backend`): urllib3 when it can, else httpx."""
+    chosen = resolve_backend(
+        backend,
+        fast="urllib3",
+        fast_available=urllib3_available(),
+        transport_given=transport is not None,
+    )
+    return "urllib3" if chosen == "urllib3" else "httpx"
 
 
 def make_sync_sender(

@@ -22,9 +22,9 @@ from .http_shared import (
     carriable,
     connection_failed,
     describe,
-    env_proxies_set,
     httpx_error,
     loopback_mounts,
+    resolve_backend,
     timed_out,
     uncarriable,
     unusable_url,
@@ -60,24 +60,14 @@ def aiohttp_available() -> bool:
 def choose_backend(
     backend: HttpBackend, *, transport: httpx.AsyncBaseTransport | None
 ) -> Literal["aiohttp", "httpx"]:
-    """Resolve ``auto``: aiohttp when importable, no httpx transport is injected and no proxy
-    variable is set (the aiohttp sender never uses proxies; httpx honours them for non-loopback
-    hosts). An explicit choice is kept; ``aiohttp`` without aiohttp installed is an error."""
-    if backend == "httpx":
-        return "httpx"
-    if backend == "aiohttp":
-        if transport is not None:
-            raise ValueError("http_backend='aiohttp' cannot use an httpx transport= as well")
-        if not aiohttp_available():
-            raise ValueError(
-                "http_backend='aiohttp' needs aiohttp: pip install 'pytest-nexus-rehearsal[fast]'"
-            )
-        return "aiohttp"
-    if backend != "auto":
-        raise ValueError(f"http_backend={backend!r} is invalid: expected auto, aiohttp or httpx")
-    if transport is None and aiohttp_available() and not env_proxies_set():
-        return "aiohttp"
-    return "httpx"
+    """Resolve ``auto`` (see `resolve_backend`): aiohttp when it can, else httpx."""
+    chosen = resolve_backend(
+        backend,
+        fast="aiohttp",
+        fast_available=aiohttp_available(),
+        transport_given=transport is not None,
+    )
+    return "aiohttp" if chosen == "aiohttp" else "httpx"
 
 
 class HttpxSender:

@@ -21,6 +21,8 @@ import redis
 
 from nexus_llm import Settings
 from nexus_llm.emulator import Emulator
+from nexus_llm.pipeline import Send
+from nexus_llm.types import HttpRequest
 
 # Variables that would point a test at a real provider or webhook, or change its settings.
 _FOREIGN = (
@@ -240,3 +242,19 @@ def emulator_settings(emulator: Emulator, tmp_path: Path, provider: str, **extra
 def jsonl_lines(path: Path) -> list[dict[str, object]]:
     """Every line of a JSONL file, parsed; no file is no lines."""
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+SENDER_SECRET = "sk-very-secret-key"  # the key the sender tests send, and look for in errors
+
+
+def without_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unset every proxy variable, so `auto` may pick the fast sender."""
+    for name in ("http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+def send_effect(url: str, headers: dict[str, str] | None = None) -> Send:
+    """One Gemini `Send` of `{}` to `url` (with the test key unless `headers` are given)."""
+    request = HttpRequest("POST", url, headers or {"x-goog-api-key": SENDER_SECRET}, b"{}")
+    return Send(request=request, timeout_s=2.0, provider="gemini")

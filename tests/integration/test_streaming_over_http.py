@@ -19,6 +19,7 @@ from nexus_llm.errors import (
     ProviderConnectionError,
     ProviderError,
 )
+from nexus_llm.sync_transports import urllib3_available
 from tests.support import emulator_settings, jsonl_lines
 
 PROVIDERS = ["gemini", "openai", "anthropic", "glm"]
@@ -220,16 +221,19 @@ def test_bad_key_fails_over_before_any_text(fresh_emulator: Emulator, tmp_path: 
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.parametrize("backend", ["httpx", "urllib3"])
 def test_leaving_a_loop_without_with_closes_at_once_and_never_hangs(
-    fresh_emulator: Emulator, tmp_path: Path
+    fresh_emulator: Emulator, tmp_path: Path, backend: Literal["httpx", "urllib3"]
 ) -> None:
-    """`for … : break` with no `with`: the stream is closed and billed when the loop lets go
-    of it (reference counting), not later by the cycle collector — which could run inside the
-    HTTP pool's lock and hang the thread on itself."""
+    """`for … : break` with no `with`, over each sync sender: the stream is closed and billed
+    when the loop lets go of it (reference counting), not later by the cycle collector — which
+    could run inside the HTTP pool's lock and hang the thread on itself."""
+    if backend == "urllib3" and not urllib3_available():
+        pytest.skip("urllib3 is not installed")
     settings = emulator_settings(fresh_emulator, tmp_path, "openai")
     gc.disable()
     try:
-        with Client(settings) as client:
+        with Client(settings, http_backend=backend) as client:
             for n in range(1, 41):
                 for _text in client.generate_stream(PROMPT, purpose="ops"):
                     break
@@ -239,7 +243,7 @@ def test_leaving_a_loop_without_with_closes_at_once_and_never_hangs(
     threshold = gc.get_threshold()
     gc.set_threshold(50)  # collect often: a collection inside the pool lock used to hang
     try:
-        with Client(settings) as client:
+        with Client(settings, http_backend=backend) as client:
             for _ in range(300):
                 for _text in client.generate_stream(PROMPT, purpose="ops"):
                     break

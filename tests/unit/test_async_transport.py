@@ -14,25 +14,18 @@ from nexus_llm.errors import (
     ProviderError,
     ProviderTimeoutError,
 )
-from nexus_llm.pipeline import Send
 from nexus_llm.transports import AiohttpSender, HttpxSender, choose_backend, make_sender
-from nexus_llm.types import HttpRequest
+from tests.support import SENDER_SECRET, send_effect, without_proxy_env
 
 aiohttp = pytest.importorskip("aiohttp")
 
-SECRET = "sk-very-secret-key"
+SECRET = SENDER_SECRET
+_send = send_effect
 
 
 @pytest.fixture(autouse=True)
 def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.upper(), raising=False)
-
-
-def _send(url: str, headers: dict[str, str] | None = None) -> Send:
-    request = HttpRequest("POST", url, headers or {"x-goog-api-key": SECRET}, b"{}")
-    return Send(request=request, timeout_s=2.0, provider="gemini")
+    without_proxy_env(monkeypatch)
 
 
 class TestChooseBackend:

@@ -10,7 +10,6 @@ import pytest
 
 from nexus_llm import sync_transports
 from nexus_llm.errors import BadRequestError, ProviderConnectionError, ProviderTimeoutError
-from nexus_llm.pipeline import Send
 from nexus_llm.sync_transports import (
     HttpxSyncSender,
     SyncSender,
@@ -19,25 +18,20 @@ from nexus_llm.sync_transports import (
     make_sync_sender,
     urllib3_error,
 )
-from nexus_llm.types import HttpReply, HttpRequest
+from nexus_llm.types import HttpReply
 from tests.raw_http_server import RawServer
+from tests.support import SENDER_SECRET, send_effect, without_proxy_env
 
 urllib3 = pytest.importorskip("urllib3")
 u3 = urllib3.exceptions
 
-SECRET = "sk-very-secret-key"
+SECRET = SENDER_SECRET
+_send = send_effect
 
 
 @pytest.fixture(autouse=True)
 def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.upper(), raising=False)
-
-
-def _send(url: str, headers: dict[str, str] | None = None) -> Send:
-    request = HttpRequest("POST", url, headers or {"x-goog-api-key": SECRET}, b"{}")
-    return Send(request=request, timeout_s=2.0, provider="gemini")
+    without_proxy_env(monkeypatch)
 
 
 class TestChooseSyncBackend:
