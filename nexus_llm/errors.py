@@ -128,6 +128,16 @@ class QuotaExhaustedError(RateLimitError):
     error_type = "quota_exhausted"
 
 
+# The error types that mean "slow down": an HTTP 429, or the same answer inside a 200 (an
+# error event mid-stream, an error envelope in a 200 body) that only its type names.
+RATE_LIMIT_TYPES = frozenset({"rate_limit", "quota_exhausted"})
+
+
+def is_rate_limited(status: object, error_type: object) -> bool:
+    """Whether an answer counts as a rate limit (the 429s of the metrics and anomaly rules)."""
+    return status == 429 or error_type in RATE_LIMIT_TYPES
+
+
 class ServerError(ProviderError):
     retryable = True
     error_type = "server"

@@ -4,8 +4,8 @@
 - `cost_burn_total`: the same for all spend together, firing only when no single team/project
   does (so one team's spike is one alert, not two) — as `NexusCostBurnHighTotal` in the shipped
   Prometheus rules.
-- `rate_limit_burst`: HTTP 429 answers from one provider in the window (every attempt, retried
-  or not) >= the burst threshold.
+- `rate_limit_burst`: rate-limit answers from one provider in the window (HTTP 429, or a
+  rate-limit error inside a 200; every attempt, retried or not) >= the burst threshold.
 - `breaker_open`: one provider's breaker not closed (open, or half-open probing) for >= the
   threshold in minutes. Its duration runs from the first `breaker_open` after the last close.
 

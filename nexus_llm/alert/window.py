@@ -7,7 +7,9 @@ identity (device, inode, a hash of its first line) and the byte offset read up t
 what was folded from those bytes:
 
 - cost in USD per minute per (team, project), from the ledger;
-- HTTP 429 answers per minute per provider, from `llm_error` events (every attempt);
+- rate-limit answers per minute per provider, from `llm_error` events (every attempt): HTTP
+  429, or a rate-limit error a provider sent inside a 200 (mid-stream), which only its
+  `error_type` names;
 - each provider's breaker trace (open / half-open / closed, and since when it has not been
   closed), from the `breaker_*` events — a trace, not a window: a breaker opened yesterday and
   never closed is still open.
@@ -36,6 +38,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
+from ..errors import is_rate_limited
 from ..observe.jsonl import rotations
 
 CHECKPOINT_SUFFIX = ".anomaly.json"
@@ -105,7 +108,7 @@ class WindowData:
     def fold_audit(self, record: dict[str, object], minute: str) -> None:
         event = record.get("event")
         provider = str(record.get("provider") or "unknown")
-        if event == "llm_error" and record.get("status") == 429:
+        if event == "llm_error" and is_rate_limited(record.get("status"), record.get("error_type")):
             bucket = self.rate_limited.setdefault(minute, {})
             bucket[provider] = bucket.get(provider, 0) + 1
         elif event in ("breaker_open", "breaker_half_open", "breaker_closed"):
@@ -378,8 +381,12 @@ class WindowReader:
 
 
 def _audit_line_wanted(line: bytes) -> bool:
-    """Only 429 errors and breaker transitions matter; skip the rest without parsing."""
-    return (b'"llm_error"' in line and b"429" in line) or b'"breaker_' in line
+    """Only rate limits and breaker transitions matter; skip the rest without parsing."""
+    if b'"breaker_' in line:
+        return True
+    return b'"llm_error"' in line and (
+        b"429" in line or b'"rate_limit"' in line or b'"quota_exhausted"' in line
+    )
 
 
 def _open_binary(path: Path) -> BinaryIO:

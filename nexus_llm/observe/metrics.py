@@ -44,7 +44,8 @@ COST = Counter(
 )
 RATE_LIMITED = Counter(
     "nexus_llm_rate_limited_total",
-    "HTTP 429 answers from providers, every attempt counted.",
+    "Rate-limit answers from providers (HTTP 429, or a rate-limit error inside a 200), every "
+    "attempt counted.",
     ["provider"],
 )
 RETRIES = Counter(

@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 
 from ..config import Settings
-from ..errors import ProviderError
+from ..errors import ProviderError, is_rate_limited
 from ..protect.breaker import CLOSED, HALF_OPEN, OPEN, STATE_VALUES
 from ..protect.dedupe import CachedAnswer
 from ..tagging import ResolvedTags
@@ -182,7 +182,7 @@ class Recorder:
         self._write_event("llm_error", event)
         metrics.child(metrics.REQUESTS, provider, model, error.error_type).inc()
         metrics.child(metrics.LATENCY, provider, model).observe(latency_ms / 1000)
-        if error.status == 429:
+        if is_rate_limited(error.status, error.error_type):
             metrics.child(metrics.RATE_LIMITED, provider).inc()
 
     def fallback(

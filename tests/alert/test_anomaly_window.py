@@ -508,6 +508,16 @@ class TestDamageAndAge:
         assert scan.data.rate_limited_by_provider("") == {"gemini": 2}
         assert scan.data.breakers == {}
 
+    def test_rate_limits_inside_a_200_count_and_other_errors_do_not(self, logs: Logs) -> None:
+        """A rate limit or quota error a provider sent inside a 200 (mid-stream) counts like a
+        429; a server error inside a 200 does not."""
+        logs.event(at(4), "llm_error", "anthropic", status=200, error_type="rate_limit")
+        logs.event(at(3), "llm_error", "glm", status=200, error_type="quota_exhausted")
+        logs.event(at(2), "llm_error", "openai", status=200, error_type="server")
+        logs.event(at(1), "llm_error", "gemini", status=429, error_type="rate_limit")
+        scan = logs.reader().scan(NOW, need_min=NEED)
+        assert scan.data.rate_limited_by_provider("") == {"anthropic": 1, "glm": 1, "gemini": 1}
+
     def test_a_line_with_a_damaged_timestamp_is_corrupt(self, logs: Logs) -> None:
         """A ledger line whose ts is not an ISO timestamp is counted corrupt, not bucketed."""
         logs.cost(at(3), 0.25)

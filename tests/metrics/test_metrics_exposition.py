@@ -125,6 +125,34 @@ class TestWhatACallRecords:
             >= 1
         )
 
+    def test_a_rate_limit_inside_a_200_is_counted_too(self, tmp_path: Path) -> None:
+        """An OpenAI error envelope in a 200 body that says rate_limit_exceeded (as an error
+        chunk mid-stream does) counts as a rate limit, though its status is 200."""
+        envelope = {
+            "error": {
+                "message": "Rate limit reached",
+                "type": "requests",
+                "code": "rate_limit_exceeded",
+            }
+        }
+        settings = Settings.from_env(
+            clean_environ(
+                LLM_PROVIDER_ORDER="openai",
+                OPENAI_API_KEY="sk-test",
+                LLM_RETRY_MAX_ATTEMPTS="1",
+                LLM_DEDUPE="false",
+                LLM_AUDIT_LOG_PATH=str(tmp_path / "audit.jsonl"),
+                LLM_COST_LEDGER_PATH=str(tmp_path / "ledger.jsonl"),
+                LLM_STATE_PATH=str(tmp_path / "state.sqlite3"),
+            )
+        )
+        before = sample("nexus_llm_rate_limited_total", provider="openai")
+        answer = httpx.MockTransport(lambda request: httpx.Response(200, json=envelope))
+        with Client(settings, transport=answer) as client, pytest.raises(RateLimitError) as caught:
+            client.generate("slow down", purpose="metrics")
+        assert caught.value.status == 200
+        assert sample("nexus_llm_rate_limited_total", provider="openai") == before + 1
+
 
 def test_exposition_passes_promtool(fresh_emulator: Emulator, tmp_path: Path) -> None:
     """After real calls the whole exposition passes `promtool check metrics`."""
