@@ -15,6 +15,7 @@ from typing import Final, TypeVar
 import httpx
 
 from .errors import ConfigError
+from .http_shared import mask_userinfo
 
 PROVIDER_NAMES: Final = ("gemini", "openai", "anthropic", "glm")
 NOTIFY_CHANNELS: Final = ("slack", "teams")
@@ -272,15 +273,23 @@ _LABEL_RULE = "1-64 characters of letters, digits, '.', '_', '-' or '/'"
 
 
 def _parse(
-    src: Mapping[str, str], name: str, default: _T, convert: Callable[[str], _T], allowed: str
+    src: Mapping[str, str],
+    name: str,
+    default: _T,
+    convert: Callable[[str], _T],
+    allowed: str,
+    *,
+    shown: Callable[[str], str] = str,
 ) -> _T:
+    """`convert` the variable's value, or `default` when unset; `shown` is how a refused
+    value appears in the error (URLs lose their credentials)."""
     raw = src.get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
         return convert(raw.strip())
     except ValueError:
-        raise ConfigError(name, raw, allowed) from None
+        raise ConfigError(name, shown(raw), allowed) from None
 
 
 def _provider_settings(src: Mapping[str, str], name: str, timeout_s: float) -> ProviderSettings:
@@ -297,7 +306,12 @@ def _provider_settings(src: Mapping[str, str], name: str, timeout_s: float) -> P
         name=name,
         api_key=Secret(key) if key else None,
         base_url=_parse(
-            src, names.base_url, names.default_base_url, _http_url, "an http(s):// URL"
+            src,
+            names.base_url,
+            names.default_base_url,
+            _http_url,
+            "an http(s):// URL with a port in 1-65535",
+            shown=mask_userinfo,
         ),
         model=_parse(
             src,
@@ -480,6 +494,8 @@ def _http_url(raw: str) -> str:
         raise ValueError(raw) from None
     if url.scheme not in ("http", "https") or not url.host:
         raise ValueError(raw)
+    if url.port is not None and not 0 < url.port < 65536:
+        raise ValueError(raw)  # httpx takes any number; every sender would fail on each call
     return raw.rstrip("/")
 
 

@@ -20,6 +20,8 @@ from .errors import BadRequestError, ProviderConnectionError, ProviderError, Pro
 _PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
 # RFC 9110 field names (tokens) and values (visible ASCII, spaces and tabs inside only): what
 # h11 accepts; http.client and aiohttp are laxer, so every sender checks the same way first.
+# "scheme://user:password@host": the credentials part, wherever a URL is quoted in a message.
+_USERINFO = re.compile(r"(//)[^/@\s'\"]*@")
 _FIELD_NAME = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
 _FIELD_VALUE = re.compile(r"[\x20-\x7e\t]*")
 _T = TypeVar("_T")
@@ -93,9 +95,15 @@ def connection_failed(detail: str, provider: str) -> ProviderConnectionError:
     return ProviderConnectionError(f"connection failed ({detail})", provider=provider)
 
 
+def mask_userinfo(text: str) -> str:
+    """`text` with the credentials of any URL in it replaced by `<redacted>`."""
+    return _USERINFO.sub(r"\1<redacted>@", text)
+
+
 def describe(exc: BaseException) -> str:
-    """The class and errno text of a transport failure, bounded."""
-    return f"{type(exc).__name__}: {exc}"[:200]
+    """The class and errno text of a transport failure, bounded, with no URL credentials
+    (urllib3 quotes the whole URL when it cannot parse one)."""
+    return mask_userinfo(f"{type(exc).__name__}: {exc}")[:200]
 
 
 def httpx_error(

@@ -399,6 +399,21 @@ class TestSecrets:
         assert "webhook.office.com" not in shown
         assert "gemini" in shown  # the repr still says something useful
 
+    @pytest.mark.parametrize(
+        "url", ["http://u:PWSECRET@127.0.0.1:99999", "http://u:PWSECRET@127.0.0.1/x y"]
+    )
+    def test_bad_base_url_error_hides_its_credentials(self, url: str) -> None:
+        """A refused base URL is shown without the user:password it carried."""
+        message = str(_error({"GEMINI_API_KEY": FAKE_KEY, "GEMINI_BASE_URL": url}))
+        assert "PWSECRET" not in message
+        assert "<redacted>@127.0.0.1" in message
+
+    @pytest.mark.parametrize("port", ["0", "65536", "99999"])
+    def test_a_base_url_port_out_of_range_is_refused(self, port: str) -> None:
+        """httpx takes any port number; the settings refuse one no socket can use."""
+        message = str(_error({"GEMINI_BASE_URL": f"http://127.0.0.1:{port}"}))
+        assert "port in 1-65535" in message
+
     def test_bad_base_url_error_does_not_leak_the_api_key(self) -> None:
         """A configuration error in one variable does not mention another variable's key."""
         message = str(_error({"GEMINI_API_KEY": FAKE_KEY, "GEMINI_BASE_URL": "nope"}))

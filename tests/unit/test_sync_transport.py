@@ -100,6 +100,13 @@ class TestUrllib3Errors:
         assert type(mapped) is error
         assert mapped.provider == "gemini"
 
+    def test_a_quoted_url_loses_its_credentials(self) -> None:
+        """urllib3 quotes a URL it cannot parse whole; the message keeps it without user:pw."""
+        exc = u3.LocationParseError("http://u:PWSECRET@127.0.0.1:99999/v1beta/models")
+        message = str(urllib3_error(exc, "gemini"))
+        assert "PWSECRET" not in message
+        assert "http://<redacted>@127.0.0.1:99999" in message
+
     def test_a_bug_of_ours_is_not_a_network_error(self) -> None:
         """Anything that is not a transport failure surfaces as itself."""
         with pytest.raises(TypeError):
