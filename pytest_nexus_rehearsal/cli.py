@@ -49,14 +49,24 @@ def _port(raw: str) -> int:
     return value
 
 
-def _count(raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if not 2 <= value <= 100:
-        raise argparse.ArgumentTypeError(f"{raw!r} is invalid for --n: expected 2-100")
-    return value
+def _bounded_int(flag: str, low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from `low` to `high`, or one line saying so."""
+
+    def convert(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"{raw!r} is invalid for {flag}: expected {low}-{high}"
+            )
+        return value
+
+    return convert
+
+
+_count = _bounded_int("--n", 2, 100)
 
 
 def _call_flags(parser: argparse.ArgumentParser, *, tags_required: bool = False) -> None:
@@ -90,6 +100,8 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .checks.load import MAX_CALLS, MAX_CONCURRENCY
+
     parser = _OneLineParser(prog="nexus", description="Rehearse the LLM operations loop (Nexus).")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -149,6 +161,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _call_flags(tagging, tags_required=True)
     tagging.set_defaults(handler=_cmd_tagging)
+
+    load = sub.add_parser(
+        "load",
+        help="check 6: N calls at concurrency C keep p95 and the fail rate low",
+        description="Measure this environment's latency with a few sequential calls, then send "
+        "N calls from C threads (dedupe off) and check that p95 did not blow up relative to it "
+        "and that at most a few calls failed.",
+    )
+    _call_flags(load)
+    load.add_argument(
+        "--n", type=_bounded_int("--n", 1, MAX_CALLS), default=50, help="how many calls (1-1000)"
+    )
+    load.add_argument(
+        "--concurrency",
+        type=_bounded_int("--concurrency", 1, MAX_CONCURRENCY),
+        default=5,
+        help="how many calls at once (1-50)",
+    )
+    load.set_defaults(handler=_cmd_load)
 
     from .cli_anomaly import add_anomaly_parsers
     from .cli_cron import add_cron_parser
@@ -334,6 +365,14 @@ def _cmd_report(args: argparse.Namespace) -> int:
         + f" → {out}"
     )
     return EXIT_OK
+
+
+def _cmd_load(args: argparse.Namespace) -> int:
+    from .checks.load import run_load
+
+    with _calling_environment(args) as (env, client):
+        result = run_load(client, n=args.n, concurrency=args.concurrency, **_call_args(args))
+        return _verdict("load", env, result)
 
 
 def _cmd_tagging(args: argparse.Namespace) -> int:

@@ -19,6 +19,10 @@ SEND_ALERTS_HELP = (
     "check 3 in a real environment posts its rehearsal alert to the real Slack/Teams webhook "
     "(without this flag it goes to a local webhook sink; `local` always uses the sink)"
 )
+LOAD_HELP = (
+    "check 6 in a real environment sends its load (50 calls at concurrency 5) to the real "
+    "provider; without this flag the row is NOT RUN there (`local` always runs it)"
+)
 DEFAULT_ENV = "local"
 
 
@@ -44,6 +48,9 @@ def add_options(parser: pytest.Parser) -> None:
         action="store_true",
         default=False,
         help=SEND_ALERTS_HELP,
+    )
+    group.addoption(
+        "--nexus-load", dest="nexus_load", action="store_true", default=False, help=LOAD_HELP
     )
     parser.addini("nexus_env", ENV_HELP, default=None)
 
