@@ -182,9 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
     load.set_defaults(handler=_cmd_load)
 
     from .cli_anomaly import add_anomaly_parsers
+    from .cli_autoscore import add_autoscore_parser
     from .cli_cron import add_cron_parser
 
     add_anomaly_parsers(sub)
+    add_autoscore_parser(sub)
     add_cron_parser(sub)
 
     metrics_cmd = sub.add_parser("metrics", help="Prometheus metrics")

@@ -323,12 +323,12 @@ class TestShippedChecklist:
     """The real `rehearsal_tests` package, as a user runs it."""
 
     def test_installed_package_implemented_rows_pass(self, pytester: pytest.Pytester) -> None:
-        """`pytest --pyargs rehearsal_tests` on local: rows 1-8 PASS, autoscore NOT RUN."""
+        """`pytest --pyargs rehearsal_tests` on local: every row PASS, and the verdict."""
         out = pytester.path / "scorecard.md"
         result = pytester.runpytest_subprocess(
             "--pyargs", "rehearsal_tests", "--scorecard", str(out)
         )
-        result.assert_outcomes(passed=8, skipped=1)
+        result.assert_outcomes(passed=9)
         card = scorecard_json(out)
         assert statuses(card) == {
             "1": "PASS",
@@ -339,8 +339,11 @@ class TestShippedChecklist:
             "6": "PASS",
             "7": "PASS",
             "8": "PASS",
-            "autoscore": "NOT RUN",
+            "autoscore": "PASS",
         }
+        assert card["verdict"] == "PASS — release pass"
+        autoscore = card["rows"][8]  # type: ignore[index]
+        assert "3 of 3 signals" in autoscore["measured"]
         row3 = card["rows"][2]  # type: ignore[index]
         assert "the sink received 1 message(s)" in row3["evidence"]
         row7 = card["rows"][6]  # type: ignore[index]
@@ -362,15 +365,17 @@ class TestShippedChecklist:
         assert card["header"]["emulator"] == "yes"  # type: ignore[index]
 
     def test_day1_alone_with_a_relative_scorecard_path(self, pytester: pytest.Pytester) -> None:
-        """Rows 7 and 8 on their own (no earlier call, so no ledger yet) with the Makefile's
-        relative `--scorecard scorecard.md`: both PASS."""
+        """Stage C on its own (no earlier call, so no ledger yet) with the Makefile's relative
+        `--scorecard scorecard.md`: rows 7, 8 and the autoscore (which makes its own traffic
+        on local) PASS."""
         result = pytester.runpytest_subprocess(
             "--pyargs", "rehearsal_tests", "-m", "day1", "--scorecard", "scorecard.md"
         )
-        result.assert_outcomes(passed=2, skipped=1)
+        result.assert_outcomes(passed=3)
         card = scorecard_json(pytester.path / "scorecard.md")
         assert statuses(card)["7"] == "PASS"
         assert statuses(card)["8"] == "PASS"
+        assert statuses(card)["autoscore"] == "PASS"
 
     def test_smoke_selection_under_xdist(self, pytester: pytest.Pytester) -> None:
         """`-m smoke -n 2` runs stage A only, on two workers, and still passes row 1."""
