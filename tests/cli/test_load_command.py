@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from nexus_llm import Client, Settings
+from nexus_llm import Client
 from nexus_llm.emulator import Emulator
 from pytest_nexus_rehearsal.checks.load import (
     SEED_NG_HINT,
@@ -22,6 +22,7 @@ from pytest_nexus_rehearsal.checks.load import (
 )
 from pytest_nexus_rehearsal.checks.result import CheckResult
 from tests.cli.test_smoke_command import NEXUS, REPO, run
+from tests.support import emulator_settings
 
 LOAD_TOOL = [sys.executable, str(REPO / "tools" / "rehearsal_load_test.py")]
 SEED_FLAGS = [
@@ -67,29 +68,15 @@ def test_bad_numbers_are_one_line_and_exit_2(
     assert f"{value!r} is invalid for {flag}: expected {allowed}" in done.stderr
 
 
-def _settings(emulator: Emulator, tmp_path: Path, **extra: str) -> Settings:
-    return Settings.from_env(
-        {
-            "GEMINI_API_KEY": emulator.gemini_key,
-            "GEMINI_BASE_URL": emulator.base_url,
-            "LLM_PROVIDER_ORDER": "gemini",
-            "LLM_AUDIT_LOG_PATH": str(tmp_path / "audit.jsonl"),
-            "LLM_COST_LEDGER_PATH": str(tmp_path / "ledger.jsonl"),
-            "LLM_STATE_PATH": str(tmp_path / "state.sqlite3"),
-            **extra,
-        }
-    )
-
-
 def test_rate_limits_under_load_are_ng_with_the_seed_hint(
     fresh_emulator: Emulator, tmp_path: Path
 ) -> None:
     """Ten 429s among the 50 calls (no retry allowed, a breaker that does not open) are more
     than "a few": NG, counted by kind, with the seed's hint."""
-    settings = _settings(
+    settings = emulator_settings(
         fresh_emulator,
         tmp_path,
-        LLM_RETRY_MAX_ATTEMPTS="1",
+        "gemini",
         LLM_BREAKER_FAILURE_THRESHOLD="1000",
         LLM_BREAKER_MIN_CALLS="1000",
     )
@@ -110,7 +97,7 @@ def test_rate_limits_under_load_are_ng_with_the_seed_hint(
 def test_a_breaker_opened_by_the_load_is_named(fresh_emulator: Emulator, tmp_path: Path) -> None:
     """With the default breaker, a run of 429s opens it and the calls after fail fast: the
     failures name both kinds."""
-    settings = _settings(fresh_emulator, tmp_path, LLM_RETRY_MAX_ATTEMPTS="1")
+    settings = emulator_settings(fresh_emulator, tmp_path, "gemini")
     with Client(settings) as client:
         fresh_emulator.inject("gemini", "slow", times=5, delay_s=0.001)
         fresh_emulator.inject("gemini", "rate_limit", times=10)
@@ -126,7 +113,7 @@ def test_a_provider_that_never_answers_gives_no_baseline(
 ) -> None:
     """A rejected key fails the sequential calls: NG with the reason, and no load is sent."""
     fresh_emulator.inject("gemini", "bad_key")
-    settings = _settings(fresh_emulator, tmp_path)
+    settings = emulator_settings(fresh_emulator, tmp_path, "gemini")
     with Client(settings) as client:
         result = run_load(client, prompt="ping", n=50, concurrency=5, purpose="ops")
     assert not result.ok
