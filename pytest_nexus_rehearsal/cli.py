@@ -242,6 +242,12 @@ def _calling_environment(args: argparse.Namespace) -> Iterator[tuple[NexusEnviro
 
     if not args.prompt.strip():
         raise UsageError('--prompt is empty: give the text to send, e.g. --prompt "hello"')
+    try:
+        args.prompt.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(
+            "--prompt is not valid UTF-8 text (check the terminal's or the script's encoding)"
+        ) from None
     # Only an explicit --env local starts the emulator; NEXUS_ENV is the label of a real
     # environment and never switches the provider by itself.
     name = args.env or os.environ.get("NEXUS_ENV", "").strip() or "default"

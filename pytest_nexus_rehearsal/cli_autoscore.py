@@ -83,11 +83,15 @@ def run_autoscore(args: argparse.Namespace) -> int:
         window, default_team=settings.default_team, default_project=settings.default_project
     )
     label = os.environ.get("NEXUS_ENV", "").strip() or "this host"
+    # Lines the `local` environment wrote came from the emulator: the card must say so.
+    emulated = "local" in window.envs
+    envs = ", ".join(sorted(window.envs)) or "none"
     header = {
         "date": now.strftime("%Y-%m-%d %H:%M:%S UTC"),
         "env": label,
-        "env_description": f"{label} — logs since {window.since}: {audit}, {ledger}",
-        "emulator": "no",
+        "env_description": f"{label} — logs since {window.since} (env labels: {envs}): "
+        f"{audit}, {ledger}",
+        "emulator": "yes" if emulated else "no",
         "topology": args.topology,
         "providers": args.providers or ", ".join(usable_providers(settings)) or "none configured",
         "versions": f"pytest-nexus-rehearsal {nexus_llm.__version__}, "

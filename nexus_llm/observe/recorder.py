@@ -39,10 +39,18 @@ class CallContext:
         cls, request_id: str, request: ChatRequest, tags: ResolvedTags, *, log_prompts: bool
     ) -> CallContext:
         text = request.prompt_text()
+        try:
+            encoded = text.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate (undecodable bytes from argv or a file): no provider takes it.
+            raise ValueError(
+                "the prompt holds text that is not valid Unicode (a lone surrogate): decode "
+                "its source as UTF-8 first"
+            ) from None
         return cls(
             request_id=request_id,
             tags=tags,
-            prompt_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest()[:16],
+            prompt_sha256=hashlib.sha256(encoded).hexdigest()[:16],
             prompt_chars=len(text),
             prompt=text if log_prompts else None,
         )

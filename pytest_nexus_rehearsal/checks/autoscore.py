@@ -12,6 +12,7 @@ cannot show them — their own commands do.
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,6 +40,11 @@ NOT_RUN_ROWS = {
 }
 
 
+# The files' timestamp form (audit.iso_ts): compared as text only once it is known to be one.
+_TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
+CLOCK_SKEW = timedelta(minutes=5)  # another host's clock may run a little ahead
+
+
 @dataclass(frozen=True, slots=True)
 class Window:
     """The logs' lines within the window, with what a read skipped."""
@@ -48,14 +54,29 @@ class Window:
     since: str
     skipped: int
 
+    @property
+    def envs(self) -> set[str]:
+        """The `env` labels of the lines in the window (`local` marks the emulator's)."""
+        return {str(r.get("env")) for r in (*self.audit, *self.ledger) if r.get("env")}
 
-def read_window(audit: Path, ledger: Path, *, since: datetime) -> Window:
-    """The audit and ledger lines at or after `since`, from each file and those of its
-    rotations modified since then (an older rotation cannot hold a newer line)."""
+
+def read_window(
+    audit: Path, ledger: Path, *, since: datetime, until: datetime | None = None
+) -> Window:
+    """The audit and ledger lines stamped from `since` to `until` (default: now) plus a few
+    minutes of clock skew, from each file and those of its rotations modified since then (an
+    older rotation cannot hold a newer line). A line whose `ts` is not a timestamp of the
+    files' form is outside every window."""
     floor = iso_ts(since)
+    ceiling = iso_ts((until or datetime.now(since.tzinfo)) + CLOCK_SKEW)
     stats = ReadStats()
+
+    def inside(record: dict[str, object]) -> bool:
+        ts = record.get("ts")
+        return isinstance(ts, str) and _TS.fullmatch(ts) is not None and floor <= ts <= ceiling
+
     lines = {
-        name: [r for r in _records(path, since, stats) if str(r.get("ts", "")) >= floor]
+        name: [r for r in _records(path, since, stats) if inside(r)]
         for name, path in (("audit", audit), ("ledger", ledger))
     }
     return Window(lines["audit"], lines["ledger"], floor, stats.skipped)
@@ -100,8 +121,14 @@ def score(window: Window, *, default_team: str, default_project: str) -> list[Te
 
 def _calls(window: Window) -> TestOutcome:
     successes = [e for e in window.audit if e.get("event") == "llm_success"]
-    paid = [line for line in window.ledger if not line.get("dedupe_hit")]
-    joined = {e.get("request_id") for e in successes} & {x.get("request_id") for x in paid}
+    # Check 1's own rule: a ledger line with a cost, or one that says its tokens are estimated.
+    paid = [
+        line
+        for line in window.ledger
+        if not line.get("dedupe_hit")
+        and (_usd(line.get("actual_cost_usd")) > 0 or line.get("approx_tokens") is True)
+    ]
+    joined = _ids(successes) & _ids(paid)
     ok = bool(joined)
     return TestOutcome(
         SOURCE,
@@ -135,7 +162,12 @@ def _dedupe(window: Window) -> TestOutcome:
 
 def _tagging(window: Window, default_team: str, default_project: str) -> TestOutcome:
     pairs = Counter(
-        (str(line.get("team", "")), str(line.get("project", ""))) for line in window.ledger
+        (line["team"], line["project"])
+        for line in window.ledger
+        if isinstance(line.get("team"), str)
+        and isinstance(line.get("project"), str)
+        and line["team"]
+        and line["project"]
     )
     tagged = {pair: n for pair, n in pairs.items() if pair != (default_team, default_project)}
     ok = bool(tagged)
@@ -154,6 +186,12 @@ def _tagging(window: Window, default_team: str, default_project: str) -> TestOut
         else "only the default team/project in the window: run check 5 "
         "(nexus tagging) and check LLM_DEFAULT_TEAM / LLM_DEFAULT_PROJECT and tags()",
     )
+
+
+def _ids(records: list[dict[str, object]]) -> set[str]:
+    """The request ids the records carry (a line without one joins nothing)."""
+    found = (r.get("request_id") for r in records)
+    return {value for value in found if isinstance(value, str) and value}
 
 
 def _providers(successes: list[dict[str, object]]) -> str:

@@ -119,7 +119,13 @@ def test_only_the_window_counts(tmp_path: Path) -> None:
     _line(rotated, old, event="llm_dedupe_hit", request_id="old-hit")
     os.utime(rotated, (time.time() - 5 * 3600, time.time() - 5 * 3600))
     # A fresh rotation of the ledger: read.
-    _line(tmp_path / "ledger.jsonl.1", NOW - timedelta(minutes=30), request_id="a", team="t")
+    _line(
+        tmp_path / "ledger.jsonl.1",
+        NOW - timedelta(minutes=30),
+        request_id="a",
+        team="t",
+        actual_cost_usd=1e-5,
+    )
     _line(audit, old, event="llm_success", request_id="stale")
     _line(audit, NOW - timedelta(minutes=20), event="llm_success", request_id="a")
     _line(audit, NOW - timedelta(minutes=10), event="llm_success", request_id="no-ledger")
@@ -135,3 +141,80 @@ def test_only_the_window_counts(tmp_path: Path) -> None:
 def test_a_window_outside_two_to_four_hours_is_refused() -> None:
     with pytest.raises(ValueError, match="expected 2-4"):
         window_start(NOW, 6)
+
+
+def _ledger_line(**over: object) -> dict[str, object]:
+    line: dict[str, object] = {
+        "ts": iso_ts(NOW),
+        "env": "prod",
+        "request_id": "r1",
+        "provider": "gemini",
+        "team": "default",
+        "project": "nexus",
+        "actual_cost_usd": 2e-5,
+        "approx_tokens": False,
+        "dedupe_hit": False,
+    }
+    line.update(over)
+    return line
+
+
+def _scored(
+    tmp_path: Path, audit: list[dict[str, object]], ledger: list[dict[str, object]]
+) -> dict[str, str]:
+    audit_path, ledger_path = tmp_path / "audit.jsonl", tmp_path / "ledger.jsonl"
+    for path, records in ((audit_path, audit), (ledger_path, ledger)):
+        for record in records:
+            JsonlAppender(path).append(record)
+    window = read_window(audit_path, ledger_path, since=window_start(NOW, 4))
+    outcomes = score(window, default_team="default", default_project="nexus")
+    return {o.row: o.status for o in outcomes}
+
+
+SUCCESS = {"ts": iso_ts(NOW), "event": "llm_success", "request_id": "r1", "provider": "gemini"}
+
+
+def test_a_zero_cost_line_that_is_not_estimated_proves_no_call(tmp_path: Path) -> None:
+    """Row 1 keeps check 1's rule: a cost, or approx_tokens=true."""
+    assert _scored(tmp_path, [SUCCESS], [_ledger_line(actual_cost_usd=0.0)])["1"] == INCONCLUSIVE
+    assert (
+        _scored(tmp_path / "b", [SUCCESS], [_ledger_line(actual_cost_usd=0.0, approx_tokens=True)])[
+            "1"
+        ]
+        == PASS
+    )
+
+
+def test_lines_without_a_request_id_join_nothing(tmp_path: Path) -> None:
+    success = {k: v for k, v in SUCCESS.items() if k != "request_id"}
+    line = {k: v for k, v in _ledger_line().items() if k != "request_id"}
+    assert _scored(tmp_path, [success], [line])["1"] == INCONCLUSIVE
+
+
+def test_untagged_lines_are_not_tagging(tmp_path: Path) -> None:
+    """Ledger lines with no team or project are not a team/project besides the defaults."""
+    line = {k: v for k, v in _ledger_line().items() if k not in ("team", "project")}
+    assert _scored(tmp_path, [], [line, _ledger_line(request_id="r2")])["5"] == INCONCLUSIVE
+
+
+def test_future_and_garbage_timestamps_are_outside_the_window(tmp_path: Path) -> None:
+    future = iso_ts(NOW + timedelta(days=365 * 70))
+    audit = [
+        {**SUCCESS, "ts": future},
+        {"ts": "yesterday", "event": "llm_dedupe_hit", "request_id": "r2"},
+    ]
+    ledger = [_ledger_line(ts=future), _ledger_line(ts="yesterday", request_id="r2")]
+    statuses = _scored(tmp_path, audit, ledger)
+    assert (statuses["1"], statuses["4"]) == (INCONCLUSIVE, INCONCLUSIVE)
+
+
+def test_a_card_from_the_emulators_logs_says_so(tmp_path: Path) -> None:
+    """Lines the `local` environment wrote (env "local") make the card an emulator run."""
+    done = run(
+        [*HARNESS, "smoke", "--prompt", "hello", "--purpose", "ops", "--env", "local"], tmp_path
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    run([*NEXUS, "autoscore", "--out", "card.md"], tmp_path)
+    card = json.loads((tmp_path / "card.json").read_text())
+    assert card["header"]["emulator"] == "yes"
+    assert "EMULATOR RUN" in (tmp_path / "card.md").read_text()

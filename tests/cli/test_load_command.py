@@ -4,6 +4,8 @@ judges p95 and failures."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from pytest_nexus_rehearsal.checks.load import (
 )
 from pytest_nexus_rehearsal.checks.result import CheckResult
 from tests.cli.test_smoke_command import NEXUS, REPO, run
-from tests.support import emulator_settings
+from tests.support import clean_environ, emulator_settings
 
 LOAD_TOOL = [sys.executable, str(REPO / "tools" / "rehearsal_load_test.py")]
 SEED_FLAGS = [
@@ -47,7 +49,7 @@ def test_seed_line_passes_on_local(tmp_path: Path) -> None:
     done = run([*LOAD_TOOL, *SEED_FLAGS, "--env", "local"], tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "LOAD OK" in done.stdout
-    assert "0 of 50 (0%; at most 2): none" in done.stdout
+    assert "0 of 55 (0%; at most 2): none" in done.stdout  # 5 sequential + 50
     lines = [json.loads(x) for x in (tmp_path / "logs" / "llm_cost_ledger.jsonl").open()]
     assert len(lines) == 55
     assert {(x["team"], x["project"], x["purpose"]) for x in lines} == {("ops", "rehearsal", "ops")}
@@ -89,7 +91,7 @@ def test_rate_limits_under_load_are_ng_with_the_seed_hint(
     assert not result.ok
     failures = next(f for f in result.findings if f.name == "failures")
     assert not failures.ok
-    assert "10 of 50" in failures.detail
+    assert failures.detail.startswith("10 of 55")
     assert "10 rate_limit (HTTP 429)" in failures.detail
     assert result.hint == SEED_NG_HINT
 
@@ -175,3 +177,49 @@ class TestJudge:
         assert threshold_text(0.01) == (
             "p95 <= 600 ms (10 × sequential p50 10.0 ms + 500 ms); failures <= 4% of the calls"
         )
+
+
+def test_a_prompt_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    """Bytes that are not UTF-8 in --prompt (argv keeps them as lone surrogates): one line,
+    exit 2, no traceback — for load as for every calling command."""
+    argv = [
+        os.fsencode(arg) for arg in [*LOAD_TOOL, "--n", "3", "--purpose", "ops", "--env", "local"]
+    ]
+    done = subprocess.run(
+        [*argv, b"--prompt", b"p\xff"],
+        cwd=tmp_path,
+        env=clean_environ(),
+        capture_output=True,
+        timeout=120,
+    )
+    err = done.stderr.decode(errors="replace")
+    assert done.returncode == 2, err
+    assert "--prompt is not valid UTF-8" in err
+    assert err.count("\n") == 1
+
+
+def test_the_library_refuses_a_lone_surrogate_by_name(
+    fresh_emulator: Emulator, tmp_path: Path
+) -> None:
+    """Client.generate with a lone surrogate in the prompt: a ValueError saying so, nothing
+    sent."""
+    settings = emulator_settings(fresh_emulator, tmp_path, "gemini")
+    with Client(settings) as client, pytest.raises(ValueError, match="not valid Unicode"):
+        client.generate("p\udcff", purpose="ops")
+    assert fresh_emulator.request_count("gemini") == 0
+
+
+def test_failures_of_the_sequential_calls_count_too() -> None:
+    """Four sequential calls that failed cannot hide behind a load that went well."""
+    warmup = [CallSample(0.01, "provider_timeout")] * 4 + [CallSample(0.01, "ok", 200)]
+    result = judge(
+        CheckResult("load"),
+        _samples([0.01] * 50),
+        baseline_s=0.01,
+        wall_s=1.0,
+        concurrency=5,
+        warmup=warmup,
+    )
+    failures = next(f for f in result.findings if f.name == "failures")
+    assert not failures.ok
+    assert failures.detail.startswith("4 of 55")

@@ -356,7 +356,7 @@ class TestShippedChecklist:
         assert "1 provider call(s), 4 dedupe hit(s) of 5" in row4["measured"]
         assert "emulator received 1 request(s)" in row4["evidence"]
         row6 = card["rows"][5]  # type: ignore[index]
-        assert "0/50 failed" in row6["measured"]
+        assert "0/55 failed" in row6["measured"]
         assert "concurrency 5" in row6["measured"]
         row1 = card["rows"][0]  # type: ignore[index]
         assert "llm_success" in row1["evidence"]
