@@ -39,7 +39,9 @@ class Usage:
 
     `input_tokens` is every prompt token, cached ones included (the OpenTelemetry GenAI meaning);
     `cached_tokens` is the part of it read from cache and `cache_write_tokens` the part written
-    to it (Anthropic bills those apart). `output_tokens` is every billed output
+    to it (Anthropic bills those apart), `cache_write_1h_tokens` the part of those writes made
+    with a 1-hour TTL (billed at twice the input rate, not the 5-minute write rate).
+    `output_tokens` is every billed output
     token, reasoning ("thinking") ones included; `reasoning_tokens` is the part of it spent
     thinking.
     """
@@ -49,6 +51,7 @@ class Usage:
     cached_tokens: int = 0
     reasoning_tokens: int = 0
     cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:

@@ -28,6 +28,7 @@ class ModelPrice:
     output: float
     cached_input: float | None = None
     cache_write: float | None = None
+    cache_write_1h: float | None = None  # unset: twice the input rate (Anthropic's rule)
     tier_threshold_tokens: int | None = None
     input_above_tier: float | None = None
     output_above_tier: float | None = None
@@ -44,13 +45,17 @@ class ModelPrice:
         )
         cached_rate = self.cached_input if self.cached_input is not None else in_rate
         write_rate = self.cache_write if self.cache_write is not None else in_rate
+        write_1h_rate = self.cache_write_1h if self.cache_write_1h is not None else 2 * in_rate
         # input_tokens counts every prompt token: cache reads and cache writes are parts of it,
-        # each billed at its own rate, so only the rest is billed at the input rate.
+        # each billed at its own rate, so only the rest is billed at the input rate; a write
+        # with a 1-hour TTL costs more than one with the default 5 minutes.
         uncached = max(usage.input_tokens - usage.cached_tokens - usage.cache_write_tokens, 0)
+        written_1h = min(usage.cache_write_1h_tokens, usage.cache_write_tokens)
         dollars = (
             uncached * in_rate
             + usage.cached_tokens * cached_rate
-            + usage.cache_write_tokens * write_rate
+            + (usage.cache_write_tokens - written_1h) * write_rate
+            + written_1h * write_1h_rate
             + usage.output_tokens * out_rate
         ) / _PER_TOKEN
         return round(dollars, 10)
@@ -124,6 +129,7 @@ def _rows(table: object, where: str) -> dict[str, ModelPrice]:
                 output=_rate(row, "output", required=True),  # type: ignore[arg-type]
                 cached_input=_rate(row, "cached_input"),
                 cache_write=_rate(row, "cache_write"),
+                cache_write_1h=_rate(row, "cache_write_1h"),
                 tier_threshold_tokens=_threshold(row),
                 input_above_tier=_rate(row, "input_above_tier"),
                 output_above_tier=_rate(row, "output_above_tier"),

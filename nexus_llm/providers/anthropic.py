@@ -261,6 +261,8 @@ def _usage(raw: object) -> Usage | None:
     split = raw.get("cache_creation")
     if raw.get("cache_creation_input_tokens") is None and isinstance(split, dict):
         write = sum(as_int(count) for count in split.values())
+    # The TTL split of those writes: a 1-hour write is billed at 2x input, a 5-minute at 1.25x.
+    one_hour = as_int(split.get("ephemeral_1h_input_tokens")) if isinstance(split, dict) else 0
     output = as_int(raw.get("output_tokens"))
     details = raw.get("output_tokens_details")
     thinking = as_int(details.get("thinking_tokens")) if isinstance(details, dict) else 0
@@ -270,6 +272,7 @@ def _usage(raw: object) -> Usage | None:
         cached_tokens=read,
         reasoning_tokens=min(thinking, output),
         cache_write_tokens=write,
+        cache_write_1h_tokens=min(one_hour, write),
     )
 
 

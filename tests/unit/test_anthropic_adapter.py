@@ -225,6 +225,7 @@ class TestParseSuccess:
             cached_tokens=3000,
             reasoning_tokens=300,
             cache_write_tokens=2000,
+            cache_write_1h_tokens=500,
         )
         assert reply.usage.total_tokens == 5550
 
@@ -261,7 +262,9 @@ class TestParseSuccess:
             "cache_creation": {"ephemeral_5m_input_tokens": 40, "ephemeral_1h_input_tokens": 60},
         }
         reply = _ok(_with_usage(usage))
-        assert reply.usage == Usage(input_tokens=110, output_tokens=1, cache_write_tokens=100)
+        assert reply.usage == Usage(
+            input_tokens=110, output_tokens=1, cache_write_tokens=100, cache_write_1h_tokens=60
+        )
 
     def test_thinking_tokens_never_exceed_output(self) -> None:
         """Thinking tokens are part of output_tokens, so a larger figure is clamped to it."""

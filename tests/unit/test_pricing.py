@@ -116,6 +116,25 @@ class TestCosts:
         expected = (1_000 * 1.00 + 2_000 * 1.25 + 100 * 5.00) / 1_000_000
         assert table.price("claude-haiku-4-5", usage).cost_usd == pytest.approx(expected)
 
+    def test_one_hour_cache_writes_cost_twice_the_input_rate(self, table: PriceTable) -> None:
+        """Of 2,000 written tokens, 500 went in with a 1-hour TTL: those are billed at 2x input
+        ($2.00 for Haiku 4.5), the other 1,500 at the 5-minute write rate ($1.25)."""
+        usage = Usage(
+            input_tokens=3_000,
+            cache_write_tokens=2_000,
+            cache_write_1h_tokens=500,
+            output_tokens=100,
+        )
+        expected = (1_000 * 1.00 + 1_500 * 1.25 + 500 * 2.00 + 100 * 5.00) / 1_000_000
+        assert table.price("claude-haiku-4-5", usage).cost_usd == pytest.approx(expected)
+
+    def test_a_one_hour_write_rate_in_the_table_wins(self) -> None:
+        """A price row may give its own cache_write_1h; more 1-hour writes than writes never
+        bill a token twice."""
+        row = ModelPrice(input=1.0, output=2.0, cache_write=1.25, cache_write_1h=3.0)
+        usage = Usage(input_tokens=1_000, cache_write_tokens=100, cache_write_1h_tokens=400)
+        assert row.cost(usage) == pytest.approx((900 * 1.0 + 100 * 3.0) / 1_000_000)
+
     def test_row_without_cached_rate_uses_input_rate(self) -> None:
         """A row with no cached_input bills cached tokens at the input rate."""
         row = ModelPrice(input=1.0, output=2.0)

@@ -776,7 +776,9 @@ class TestAnthropic:
         )
         _, reply = _run("anthropic", [raw])
         assert reply.usage == _unary("anthropic", {"content": [], "usage": usage}).usage
-        assert reply.usage == Usage(input_tokens=105, output_tokens=3, cache_write_tokens=100)
+        assert reply.usage == Usage(
+            input_tokens=105, output_tokens=3, cache_write_tokens=100, cache_write_1h_tokens=60
+        )
 
 
 # ---- request building --------------------------------------------------------------------------
