@@ -99,16 +99,9 @@ class SQLiteStore:
         )
 
     def get(self, key: str) -> bytes | None:
-        changes = self._changes
-        if changes is None:
-            with self._session() as conn:
-                return self._live(conn, key, self._clock())
         # The token is read before the SQL read, and writers move it after they commit: any
         # commit the SQL read missed moves the token after this point.
-        try:
-            token = changes.read()
-        except OSError:  # closed meanwhile, or the file is gone: SQLite decides
-            token = None
+        token = self._token()
         if token is None:
             with self._session() as conn:
                 return self._live(conn, key, self._clock())
@@ -126,6 +119,16 @@ class SQLiteStore:
         if len(entries) < _READ_CACHE_MAX_KEYS:
             entries[key] = row
         return row[0]
+
+    def _token(self) -> bytes | None:
+        """The change mark's token; None without a mark, or when it was closed meanwhile."""
+        changes = self._changes
+        if changes is None:
+            return None
+        try:
+            return changes.read()
+        except OSError:
+            return None
 
     def put(self, key: str, value: bytes, *, ttl_s: float | None = None) -> None:
         with self._write() as (conn, now):
