@@ -11,8 +11,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_NG, EXIT_USAGE = 0, 1, 2
-
 
 def add_autoscore_parser(sub: Any) -> None:
     parser = sub.add_parser(
@@ -71,6 +69,7 @@ def run_autoscore(args: argparse.Namespace) -> int:
     from nexus_llm import Settings
 
     from .checks.autoscore import default_output, read_window, score, window_start
+    from .cli import EXIT_NG, EXIT_OK, EXIT_USAGE
     from .environments import usable_providers
     from .scorecard import PASS, build_scorecard, write_scorecard
 
